@@ -1,0 +1,20 @@
+# Script mode: turns the SPIR-V binary ${SPV} into a C++ header ${HEADER} holding kSpirv_${NAME}.
+file(READ ${SPV} bytes HEX)
+string(LENGTH "${bytes}" hex_length)
+math(EXPR word_count "${hex_length} / 8")
+set(words "")
+set(offset 0)
+while(offset LESS hex_length)
+  # SPIR-V words are little-endian on disk: reverse the byte order of each 4-byte group.
+  string(SUBSTRING "${bytes}" ${offset} 2 b0)
+  math(EXPR o1 "${offset} + 2")
+  math(EXPR o2 "${offset} + 4")
+  math(EXPR o3 "${offset} + 6")
+  string(SUBSTRING "${bytes}" ${o1} 2 b1)
+  string(SUBSTRING "${bytes}" ${o2} 2 b2)
+  string(SUBSTRING "${bytes}" ${o3} 2 b3)
+  string(APPEND words "0x${b3}${b2}${b1}${b0}u,")
+  math(EXPR offset "${offset} + 8")
+endwhile()
+file(WRITE ${HEADER} "// Generated from ${NAME}.comp by glslc; do not edit.\n#pragma once\n#include <cstdint>\n"
+     "inline constexpr uint32_t kSpirv_${NAME}[${word_count}] = {${words}};\n")

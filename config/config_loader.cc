@@ -1,0 +1,288 @@
+// Strict YAML -> Config mapping. yaml-cpp throws; every exception is caught here and turned into
+// an INVALID_ARGUMENT status that names the place in the file.
+#include "config/config_loader.h"
+
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "config/config_values.h"
+#include "yaml-cpp/yaml.h"
+
+namespace trustformers::config {
+namespace {
+
+std::string NodeKind(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+      return "nothing (null)";
+    case YAML::NodeType::Scalar:
+      return absl::StrCat("'", node.Scalar(), "'");
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return "an undefined value";
+}
+
+// Walks the YAML tree with the dotted key path and source position of every value at hand.
+class Reader {
+ public:
+  explicit Reader(absl::string_view source) : source_(source) {}
+
+  absl::Status Error(const YAML::Mark& mark, absl::string_view path, absl::string_view what) const {
+    if (mark.is_null()) {
+      return absl::InvalidArgumentError(absl::StrCat(source_, ": ", path, ": ", what));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_, ":", mark.line + 1, ":", mark.column + 1, ": ", path, ": ", what));
+  }
+
+  using FieldReader = std::function<absl::Status(const YAML::Node&, const std::string&)>;
+
+  // Reads a mapping whose keys must all be in `fields`; each present key's reader runs once.
+  absl::Status Mapping(const YAML::Node& node, const std::string& path,
+                       const std::map<std::string, FieldReader>& fields) const {
+    if (node.IsNull()) return absl::OkStatus();  // "server:" with nothing under it
+    if (!node.IsMap()) {
+      return Error(node.Mark(), path, absl::StrCat("expected a mapping, got ", NodeKind(node)));
+    }
+    std::set<std::string> seen;
+    for (const auto& entry : node) {
+      const YAML::Node& key = entry.first;
+      const std::string name = key.IsScalar() ? key.Scalar() : "";
+      const std::string child = path.empty() ? name : absl::StrCat(path, ".", name);
+      auto field = fields.find(name);
+      if (field == fields.end()) {
+        std::vector<std::string> known;
+        for (const auto& [known_name, reader] : fields) known.push_back(known_name);
+        return Error(key.Mark(), child.empty() ? "<key>" : child,
+                     absl::StrCat("unknown key; expected one of: ", absl::StrJoin(known, ", ")));
+      }
+      if (!seen.insert(name).second) {
+        return Error(key.Mark(), child, "key appears twice");
+      }
+      if (absl::Status status = field->second(entry.second, child); !status.ok()) return status;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status String(const YAML::Node& node, const std::string& path, std::string* out) const {
+    if (!node.IsScalar()) {
+      return Error(node.Mark(), path, absl::StrCat("expected a string, got ", NodeKind(node)));
+    }
+    *out = node.Scalar();
+    return absl::OkStatus();
+  }
+
+  absl::Status Integer(const YAML::Node& node, const std::string& path, int64_t min, int64_t max,
+                       int64_t* out) const {
+    int64_t value = 0;
+    if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), &value)) {
+      return Error(node.Mark(), path, absl::StrCat("expected an integer, got ", NodeKind(node)));
+    }
+    if (value < min || value > max) {
+      return Error(node.Mark(), path,
+                   absl::StrCat("must be between ", min, " and ", max, ", got ", value));
+    }
+    *out = value;
+    return absl::OkStatus();
+  }
+
+  absl::Status Number(const YAML::Node& node, const std::string& path, double min, double max,
+                      double* out) const {
+    double value = 0;
+    if (!node.IsScalar() || !absl::SimpleAtod(node.Scalar(), &value) || !std::isfinite(value)) {
+      return Error(node.Mark(), path, absl::StrCat("expected a number, got ", NodeKind(node)));
+    }
+    if (value < min || value > max) {
+      return Error(node.Mark(), path,
+                   absl::StrCat("must be between ", min, " and ", max, ", got ", value));
+    }
+    *out = value;
+    return absl::OkStatus();
+  }
+
+  // A string that `check` accepts; `check` returns an empty string or the reason it refuses.
+  absl::Status CheckedString(const YAML::Node& node, const std::string& path,
+                             const std::function<std::string(const std::string&)>& check,
+                             std::string* out) const {
+    std::string value;
+    if (absl::Status status = String(node, path, &value); !status.ok()) return status;
+    if (std::string problem = check(value); !problem.empty()) {
+      return Error(node.Mark(), path, problem);
+    }
+    *out = value;
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string source_;
+};
+
+absl::Status ReadServer(const Reader& r, const YAML::Node& node, const std::string& path,
+                        ServerConfig* out) {
+  return r.Mapping(node, path,
+                   {{"grpc_address",
+                     [&](const YAML::Node& n, const std::string& p) {
+                       return r.CheckedString(n, p, ListenAddressProblem, &out->grpc_address);
+                     }},
+                    {"max_receive_message_bytes",
+                     [&](const YAML::Node& n, const std::string& p) {
+                       return r.Integer(n, p, 1024, int64_t{2} * 1024 * 1024 * 1024 - 1,
+                                        &out->max_receive_message_bytes);
+                     }},
+                    {"shutdown_grace_period_s", [&](const YAML::Node& n, const std::string& p) {
+                       return r.Number(n, p, 0.0, 3600.0, &out->shutdown_grace_period_s);
+                     }}});
+}
+
+absl::Status ReadLogging(const Reader& r, const YAML::Node& node, const std::string& path,
+                         LoggingConfig* out) {
+  return r.Mapping(node, path,
+                   {{"level",
+                     [&](const YAML::Node& n, const std::string& p) {
+                       return r.CheckedString(n, p, LogLevelProblem, &out->level);
+                     }},
+                    {"format", [&](const YAML::Node& n, const std::string& p) {
+                       std::string format;
+                       absl::Status status = r.CheckedString(n, p, LogFormatProblem, &format);
+                       if (status.ok()) out->format = *ParseLogFormat(format);
+                       return status;
+                     }}});
+}
+
+absl::Status ReadModel(const Reader& r, const YAML::Node& node, const std::string& path,
+                       ModelConfig* out) {
+  if (!node.IsMap()) {
+    return r.Error(node.Mark(), path, absl::StrCat("expected a mapping, got ", NodeKind(node)));
+  }
+  absl::Status status = r.Mapping(
+      node, path,
+      {{"name",
+        [&](const YAML::Node& n, const std::string& p) {
+          return r.CheckedString(n, p, ModelNameProblem, &out->name);
+        }},
+       {"path",
+        [&](const YAML::Node& n, const std::string& p) {
+          return r.CheckedString(
+              n, p, [](const std::string& v) { return v.empty() ? "must not be empty" : ""; },
+              &out->path);
+        }},
+       {"device", [&](const YAML::Node& n, const std::string& p) {
+          return r.CheckedString(n, p, DeviceProblem, &out->device);
+        }}});
+  if (!status.ok()) return status;
+  if (out->name.empty()) return r.Error(node.Mark(), path, "'name' is required");
+  if (out->path.empty()) return r.Error(node.Mark(), path, "'path' is required");
+  return absl::OkStatus();
+}
+
+absl::Status ReadModels(const Reader& r, const YAML::Node& node, const std::string& path,
+                        std::vector<ModelConfig>* out) {
+  if (node.IsNull()) return absl::OkStatus();
+  if (!node.IsSequence()) {
+    return r.Error(node.Mark(), path, absl::StrCat("expected a list, got ", NodeKind(node)));
+  }
+  std::map<std::string, int> line_of_name;
+  for (size_t i = 0; i < node.size(); ++i) {
+    const std::string item_path = absl::StrCat(path, "[", i, "]");
+    ModelConfig model;
+    if (absl::Status status = ReadModel(r, node[i], item_path, &model); !status.ok()) {
+      return status;
+    }
+    const int line = node[i].Mark().line + 1;
+    if (auto [it, inserted] = line_of_name.emplace(model.name, line); !inserted) {
+      return r.Error(
+          node[i]["name"].Mark(), item_path + ".name",
+          absl::StrCat("model name '", model.name, "' is already used on line ", it->second));
+    }
+    out->push_back(std::move(model));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Config> ParseConfig(absl::string_view yaml_text, absl::string_view source_name) {
+  Reader r(source_name);
+  Config config;
+  try {
+    YAML::Node root = YAML::Load(std::string(yaml_text));
+    if (!root.IsNull() && !root.IsMap()) {
+      return r.Error(root.Mark(), "<top level>",
+                     absl::StrCat("expected a mapping, got ", NodeKind(root)));
+    }
+    absl::Status status = r.Mapping(
+        root, "",
+        {{"server", [&](const YAML::Node& n,
+                        const std::string& p) { return ReadServer(r, n, p, &config.server); }},
+         {"logging", [&](const YAML::Node& n,
+                         const std::string& p) { return ReadLogging(r, n, p, &config.logging); }},
+         {"model_dir", [&](const YAML::Node& n,
+                           const std::string& p) { return r.String(n, p, &config.model_dir); }},
+         {"models", [&](const YAML::Node& n, const std::string& p) {
+            return ReadModels(r, n, p, &config.models);
+          }}});
+    if (!status.ok()) return status;
+  } catch (const YAML::Exception& e) {
+    return r.Error(e.mark, "<yaml>", e.msg);
+  }
+  if (absl::Status status = ValidateConfig(config, source_name); !status.ok()) return status;
+  return config;
+}
+
+absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot read config file '", path, "'"));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) {
+    return absl::DataLossError(absl::StrCat("error while reading config file '", path, "'"));
+  }
+  return ParseConfig(text.str(), path);
+}
+
+absl::Status ValidateConfig(const Config& config, absl::string_view source_name) {
+  auto invalid = [&](absl::string_view path, absl::string_view problem) {
+    return absl::InvalidArgumentError(absl::StrCat(source_name, ": ", path, ": ", problem));
+  };
+  if (std::string p = ListenAddressProblem(config.server.grpc_address); !p.empty()) {
+    return invalid("server.grpc_address", p);
+  }
+  if (std::string p = LogLevelProblem(config.logging.level); !p.empty()) {
+    return invalid("logging.level", p);
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < config.models.size(); ++i) {
+    const ModelConfig& model = config.models[i];
+    const std::string path = absl::StrCat("models[", i, "]");
+    if (std::string p = ModelNameProblem(model.name); !p.empty()) {
+      return invalid(path + ".name", p);
+    }
+    if (model.path.empty()) return invalid(path + ".path", "must not be empty");
+    if (std::string p = DeviceProblem(model.device); !p.empty()) {
+      return invalid(path + ".device", p);
+    }
+    if (!names.insert(model.name).second) {
+      return invalid(path + ".name", absl::StrCat("model name '", model.name, "' is used twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace trustformers::config

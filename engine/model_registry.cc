@@ -1,0 +1,121 @@
+#include "engine/model_registry.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "backends/device.h"
+
+namespace trustformers::engine {
+
+std::vector<ModelTask> TasksForArchitecture(const models::ModelSource& source) {
+  if (source.format == models::ModelFormat::kGguf) return {ModelTask::kGenerate};
+  const std::string& arch = source.architecture;
+  if (absl::EndsWith(arch, "ForSequenceClassification")) {
+    return {ModelTask::kClassify, ModelTask::kEmbed};
+  }
+  if (absl::EndsWith(arch, "ForCausalLM") || absl::EndsWith(arch, "LMHeadModel")) {
+    return {ModelTask::kGenerate};
+  }
+  if (absl::EndsWith(arch, "Model") || arch == "bert" || arch == "roberta") {
+    return {ModelTask::kEmbed};
+  }
+  return {};
+}
+
+ModelRegistry::ModelRegistry(const config::Config& config) {
+  const auto now = std::chrono::system_clock::now();
+  for (const config::ModelConfig& model : config.models) {
+    ModelEntry entry;
+    entry.name = model.name;
+    entry.path = config::ResolvedModelPath(config, model);
+    entry.device = model.device;
+    entry.base_model = true;
+    entry.state_changed_at = now;
+    entries_.push_back(std::move(entry));
+  }
+}
+
+absl::Status ModelRegistry::LoadConfiguredModels() {
+  size_t count = 0;
+  {
+    std::lock_guard lock(mutex_);
+    count = entries_.size();
+  }
+  for (size_t i = 0; i < count; ++i) {
+    if (absl::Status status = Load(i); !status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ModelRegistry::Load(size_t index) {
+  std::string name;
+  std::string path;
+  std::string device;
+  {
+    std::lock_guard lock(mutex_);
+    if (entries_[index].state != ModelState::kLoading) return absl::OkStatus();
+    name = entries_[index].name;
+    path = entries_[index].path;
+    device = entries_[index].device;
+  }
+  auto fail = [&](const absl::Status& status) {
+    const absl::Status named(status.code(), absl::StrCat("model '", name, "': ", status.message()));
+    SetState(index, ModelState::kFailed, std::string(named.message()));
+    return named;
+  };
+  if (absl::StatusOr<backends::DeviceInfo> found = backends::FindDevice(device); !found.ok()) {
+    return fail(found.status());
+  }
+  absl::StatusOr<models::ModelSource> source = models::InspectModelSource(path);
+  if (!source.ok()) return fail(source.status());
+  std::vector<ModelTask> tasks = TasksForArchitecture(*source);
+  if (tasks.empty()) {
+    return fail(absl::InvalidArgumentError(absl::StrCat("architecture '", source->architecture,
+                                                        "' in '", path, "' is not supported")));
+  }
+  {
+    std::lock_guard lock(mutex_);
+    ModelEntry& entry = entries_[index];
+    entry.format = source->format;
+    entry.architecture = source->architecture;
+    entry.tasks = std::move(tasks);
+    entry.weight_bytes = source->weight_bytes;
+    entry.path = source->path;
+  }
+  SetState(index, ModelState::kReady, "");
+  return absl::OkStatus();
+}
+
+void ModelRegistry::SetState(size_t index, ModelState state, std::string error) {
+  std::lock_guard lock(mutex_);
+  ModelEntry& entry = entries_[index];
+  entry.state = state;
+  entry.error = std::move(error);
+  entry.state_changed_at = std::chrono::system_clock::now();
+}
+
+bool ModelRegistry::AllReady() const {
+  std::lock_guard lock(mutex_);
+  for (const ModelEntry& entry : entries_) {
+    if (entry.state != ModelState::kReady) return false;
+  }
+  return true;
+}
+
+std::vector<ModelEntry> ModelRegistry::List() const {
+  std::lock_guard lock(mutex_);
+  return entries_;
+}
+
+absl::StatusOr<ModelEntry> ModelRegistry::Get(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> names;
+  for (const ModelEntry& entry : entries_) {
+    if (entry.name == name) return entry;
+    names.push_back(entry.name);
+  }
+  return absl::NotFoundError(absl::StrCat("model '", name, "' is not served here; available: ",
+                                          names.empty() ? "none" : absl::StrJoin(names, ", ")));
+}
+
+}  // namespace trustformers::engine

@@ -1,0 +1,72 @@
+// The models this server knows and the state of each. Configured ("base") models are registered at
+// start-up; every request resolves its `model` name here. Thread-safe: front-end threads read it
+// while the loader thread changes states.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "config/config.h"
+#include "models/loader/model_source.h"
+
+namespace trustformers::engine {
+
+enum class ModelState { kLoading, kReady, kFailed, kUnloading };
+
+enum class ModelTask { kEmbed, kClassify, kGenerate };
+
+// A snapshot of one model, copied out of the registry so readers never hold its lock.
+struct ModelEntry {
+  std::string name;
+  std::string path;
+  std::string device;
+  ModelState state = ModelState::kLoading;
+  // Why loading failed, when state is kFailed.
+  std::string error;
+  std::optional<models::ModelFormat> format;
+  std::string architecture;
+  std::vector<ModelTask> tasks;
+  int64_t weight_bytes = 0;
+  bool base_model = false;
+  std::chrono::system_clock::time_point state_changed_at;
+};
+
+class ModelRegistry {
+ public:
+  // Registers every configured model in state kLoading, in configuration order.
+  explicit ModelRegistry(const config::Config& config);
+
+  ModelRegistry(const ModelRegistry&) = delete;
+  ModelRegistry& operator=(const ModelRegistry&) = delete;
+
+  // Loads every model still in kLoading, one after another. Returns the first failure (the
+  // failed model stays listed in kFailed with the reason); OK once all are kReady.
+  absl::Status LoadConfiguredModels();
+
+  // True once every configured model is kReady.
+  bool AllReady() const;
+
+  std::vector<ModelEntry> List() const;
+
+  // NOT_FOUND naming the known models when `name` is unknown.
+  absl::StatusOr<ModelEntry> Get(const std::string& name) const;
+
+ private:
+  absl::Status Load(size_t index);
+  void SetState(size_t index, ModelState state, std::string error);
+
+  mutable std::mutex mutex_;
+  std::vector<ModelEntry> entries_;  // guarded by mutex_
+};
+
+// Which tasks an architecture named in config.json or GGUF metadata can serve. Empty for an
+// architecture this build does not know.
+std::vector<ModelTask> TasksForArchitecture(const models::ModelSource& source);
+
+}  // namespace trustformers::engine

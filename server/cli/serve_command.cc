@@ -1,0 +1,126 @@
+// `trustformers serve`: load the config, start the gRPC front end, load the models, serve until
+// SIGTERM/SIGINT, drain, exit 0.
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
+#include "backends/device.h"
+#include "build_info.h"
+#include "config/config_loader.h"
+#include "config/config_values.h"
+#include "engine/model_registry.h"
+#include "server/cli/commands.h"
+#include "server/fmt_absl.h"
+#include "server/grpc_server.h"
+#include "server/logging.h"
+#include "server/shutdown_signals.h"
+#include "spdlog/spdlog.h"
+
+namespace trustformers::cli {
+namespace {
+
+struct ServeOptions {
+  std::string config_path = "config/default.yaml";
+  std::string grpc_address;
+  std::string log_level;
+  std::string port_file;
+};
+
+int Serve(const ServeOptions& options) {
+  server::BlockShutdownSignals();  // before gRPC or anything else starts a thread
+
+  absl::StatusOr<config::Config> loaded = config::LoadConfigFile(options.config_path);
+  if (!loaded.ok()) {
+    std::cerr << "trustformers: invalid configuration: " << loaded.status().message() << "\n";
+    return 2;
+  }
+  config::Config config = *std::move(loaded);
+  if (!options.grpc_address.empty()) {
+    if (std::string problem = config::ListenAddressProblem(options.grpc_address);
+        !problem.empty()) {
+      std::cerr << "trustformers: --grpc-address: " << problem << "\n";
+      return 2;
+    }
+    config.server.grpc_address = options.grpc_address;
+  }
+  if (absl::Status status = server::SetUpLogging(config.logging, options.log_level); !status.ok()) {
+    std::cerr << "trustformers: " << status.message() << "\n";
+    return 2;
+  }
+  spdlog::info("trustformers {} starting with {}; backends: {}", kVersion, options.config_path,
+               absl::StrJoin(backends::CompiledBackends(), ", "));
+
+  engine::ModelRegistry registry(config);
+  absl::StatusOr<std::unique_ptr<server::GrpcServer>> started =
+      server::GrpcServer::Start(config.server, &registry);
+  if (!started.ok()) {
+    spdlog::error("{}", started.status().message());
+    return 1;
+  }
+  server::GrpcServer& grpc_server = **started;
+  spdlog::info("gRPC listening on {} (port {})", config.server.grpc_address, grpc_server.port());
+  if (!options.port_file.empty()) {
+    // Written whole then renamed, so a reader never sees a partial number.
+    const std::string temp = options.port_file + ".tmp";
+    std::ofstream(temp) << grpc_server.port() << "\n";
+    std::error_code ec;
+    std::filesystem::rename(temp, options.port_file, ec);
+    if (ec) spdlog::warn("cannot write port file {}: {}", options.port_file, ec.message());
+  }
+
+  // Serialises "start serving" against "start draining" so a signal during model loading can
+  // never be followed by SERVING.
+  std::mutex serving_mutex;
+  bool draining = false;
+  absl::Notification stop;
+  server::ShutdownSignalWatcher signals([&](int) {
+    std::lock_guard lock(serving_mutex);
+    draining = true;
+    grpc_server.SetServing(false);
+    stop.Notify();
+  });
+
+  if (absl::Status status = registry.LoadConfiguredModels(); !status.ok()) {
+    spdlog::error("start-up failed: {}", status.message());
+    grpc_server.Shutdown(std::chrono::milliseconds(0));
+    return 1;
+  }
+  {
+    std::lock_guard lock(serving_mutex);
+    if (!draining) {
+      grpc_server.SetServing(true);
+      std::vector<std::string> names;
+      for (const engine::ModelEntry& entry : registry.List()) names.push_back(entry.name);
+      spdlog::info("serving {} model(s): {}", names.size(), absl::StrJoin(names, ", "));
+    }
+  }
+
+  stop.WaitForNotification();
+  const auto grace = std::chrono::milliseconds(
+      static_cast<int64_t>(config.server.shutdown_grace_period_s * 1000.0));
+  spdlog::info("health NOT_SERVING; letting calls in flight finish for up to {} ms", grace.count());
+  grpc_server.Shutdown(grace);
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app, int* exit_code) {
+  auto options = std::make_shared<ServeOptions>();
+  CLI::App* cmd = app.add_subcommand("serve", "Serve the configured models over gRPC");
+  cmd->add_option("-c,--config", options->config_path, "YAML configuration file")
+      ->capture_default_str();
+  cmd->add_option("--grpc-address", options->grpc_address,
+                  "Override server.grpc_address (host:port)");
+  cmd->add_option("--log-level", options->log_level,
+                  "Override logging.level (trace, debug, info, warn, error, critical, off)");
+  cmd->add_option("--port-file", options->port_file,
+                  "Write the bound gRPC port to this file once listening (for port 0)");
+  cmd->callback([options, exit_code] { *exit_code = Serve(*options); });
+}
+
+}  // namespace trustformers::cli

@@ -1,0 +1,62 @@
+#include "server/grpc_server.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+
+namespace trustformers::server {
+namespace {
+
+constexpr const char* kServiceNames[] = {"trustformers.v1.Inference", "trustformers.v1.Models",
+                                         "trustformers.v1.FineTuning"};
+
+}  // namespace
+
+GrpcServer::GrpcServer(const engine::ModelRegistry* registry) : models_service_(registry) {}
+
+GrpcServer::~GrpcServer() {
+  if (!shut_down_) Shutdown(std::chrono::milliseconds(0));
+}
+
+absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
+    const config::ServerConfig& config, const engine::ModelRegistry* registry) {
+  std::unique_ptr<GrpcServer> server(new GrpcServer(registry));
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.grpc_address, grpc::InsecureServerCredentials(), &server->port_);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_receive_message_bytes));
+  builder.RegisterService(&server->inference_service_);
+  builder.RegisterService(&server->models_service_);
+  builder.RegisterService(&server->fine_tuning_service_);
+  server->server_ = builder.BuildAndStart();
+  const bool unix_socket = absl::StartsWith(config.grpc_address, "unix:");
+  if (server->server_ == nullptr || (!unix_socket && server->port_ == 0)) {
+    server->shut_down_ = true;
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen for gRPC on '", config.grpc_address,
+        "': the address is in use, not local to this machine, or needs more privileges; set "
+        "server.grpc_address in the config"));
+  }
+  server->SetServing(false);
+  return server;
+}
+
+void GrpcServer::SetServing(bool serving) {
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus(serving);
+  for (const char* name : kServiceNames) health->SetServingStatus(name, serving);
+}
+
+void GrpcServer::Shutdown(std::chrono::milliseconds grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  SetServing(false);
+  server_->Shutdown(std::chrono::system_clock::now() + grace);
+  server_->Wait();
+}
+
+}  // namespace trustformers::server

@@ -1,0 +1,52 @@
+// The gRPC front end: owns the grpc::Server with the Inference, Models and FineTuning services
+// and the standard health service. Services not implemented yet answer UNIMPLEMENTED.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "config/config.h"
+#include "engine/model_registry.h"
+#include "grpcpp/server.h"
+#include "server/models_service.h"
+#include "trustformers/v1/fine_tuning.grpc.pb.h"
+#include "trustformers/v1/inference.grpc.pb.h"
+
+namespace trustformers::server {
+
+class GrpcServer {
+ public:
+  // Listens on config.grpc_address with health NOT_SERVING. UNAVAILABLE when the address cannot
+  // be bound (in use, no permission). `registry` must outlive the server.
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const config::ServerConfig& config,
+                                                           const engine::ModelRegistry* registry);
+
+  ~GrpcServer();
+  GrpcServer(const GrpcServer&) = delete;
+  GrpcServer& operator=(const GrpcServer&) = delete;
+
+  // The port actually bound (differs from the config when it asked for port 0); 0 for Unix
+  // sockets.
+  int port() const { return port_; }
+
+  // Overall and per-service health as grpc.health.v1.Health reports it.
+  void SetServing(bool serving);
+
+  // Refuses new calls, lets calls in flight run until `grace` has passed, cancels the rest, and
+  // returns when every call has ended.
+  void Shutdown(std::chrono::milliseconds grace);
+
+ private:
+  explicit GrpcServer(const engine::ModelRegistry* registry);
+
+  ModelsService models_service_;
+  v1::Inference::CallbackService inference_service_;
+  v1::FineTuning::CallbackService fine_tuning_service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace trustformers::server

@@ -1,0 +1,89 @@
+#include "engine/model_registry.h"
+
+#include "catch2/catch.hpp"
+#include "unit/temp_dir.h"
+
+namespace trustformers::engine {
+namespace {
+
+using testing::TempDir;
+
+config::Config ConfigWith(const TempDir& dir, std::vector<config::ModelConfig> models) {
+  config::Config config;
+  config.model_dir = dir.path().string();
+  config.models = std::move(models);
+  return config;
+}
+
+TEST_CASE("registry: configured models become READY with their tasks", "[engine]") {
+  TempDir dir;
+  dir.Write("enc/config.json", R"({"architectures": ["BertModel"]})");
+  dir.Write("enc/model.safetensors", "weights");
+  dir.Write("cls/config.json", R"({"architectures": ["BertForSequenceClassification"]})");
+  dir.Write("cls/model.safetensors", "weights");
+  std::string gguf = "GGUF";
+  gguf += std::string("\x03\0\0\0", 4) + std::string(16, '\0');
+  dir.Write("gen.gguf", gguf);
+
+  ModelRegistry registry(
+      ConfigWith(dir, {{"enc", "enc", "cpu"}, {"cls", "cls", "cpu"}, {"gen", "gen.gguf", "cpu"}}));
+  CHECK_FALSE(registry.AllReady());
+  CHECK(registry.List()[0].state == ModelState::kLoading);
+  REQUIRE(registry.LoadConfiguredModels().ok());
+  CHECK(registry.AllReady());
+
+  const std::vector<ModelEntry> entries = registry.List();
+  REQUIRE(entries.size() == 3);
+  CHECK(entries[0].name == "enc");
+  CHECK(entries[0].tasks == std::vector<ModelTask>{ModelTask::kEmbed});
+  CHECK(entries[0].base_model);
+  CHECK(entries[1].tasks == std::vector<ModelTask>{ModelTask::kClassify, ModelTask::kEmbed});
+  CHECK(entries[2].tasks == std::vector<ModelTask>{ModelTask::kGenerate});
+  CHECK(entries[2].format == models::ModelFormat::kGguf);
+  CHECK(entries[2].weight_bytes == 24);
+
+  absl::StatusOr<ModelEntry> gen = registry.Get("gen");
+  REQUIRE(gen.ok());
+  CHECK(gen->architecture.empty());
+}
+
+TEST_CASE("registry: a model that fails to load is FAILED with the reason", "[engine]") {
+  TempDir dir;
+  dir.Write("ok/config.json", R"({"architectures": ["BertModel"]})");
+  dir.Write("ok/model.safetensors", "w");
+  ModelRegistry registry(ConfigWith(dir, {{"ok", "ok", "cpu"}, {"gone", "missing", "cpu"}}));
+  const absl::Status status = registry.LoadConfiguredModels();
+  CHECK(status.code() == absl::StatusCode::kNotFound);
+  CHECK(status.message().find("model 'gone': model path") != std::string::npos);
+  CHECK_FALSE(registry.AllReady());
+  absl::StatusOr<ModelEntry> gone = registry.Get("gone");
+  REQUIRE(gone.ok());
+  CHECK(gone->state == ModelState::kFailed);
+  CHECK(gone->error == status.message());
+  CHECK(registry.Get("ok")->state == ModelState::kReady);
+}
+
+TEST_CASE("registry: unknown architectures and devices are refused", "[engine]") {
+  TempDir dir;
+  dir.Write("odd/config.json", R"({"architectures": ["WhisperForConditionalGeneration"]})");
+  dir.Write("odd/model.safetensors", "w");
+  ModelRegistry odd(ConfigWith(dir, {{"odd", "odd", "cpu"}}));
+  CHECK(odd.LoadConfiguredModels().message().find("is not supported") != std::string::npos);
+
+  ModelRegistry far(ConfigWith(dir, {{"far", "odd", "cuda:7"}}));
+  const absl::Status status = far.LoadConfiguredModels();
+  CHECK(status.code() == absl::StatusCode::kNotFound);
+  CHECK(status.message().find("device 'cuda:7' is not available") != std::string::npos);
+}
+
+TEST_CASE("registry: unknown names list the known ones", "[engine]") {
+  TempDir dir;
+  ModelRegistry registry(ConfigWith(dir, {{"a", "x", "cpu"}, {"b", "y", "cpu"}}));
+  absl::StatusOr<ModelEntry> entry = registry.Get("c");
+  REQUIRE_FALSE(entry.ok());
+  CHECK(entry.status().code() == absl::StatusCode::kNotFound);
+  CHECK(entry.status().message() == "model 'c' is not served here; available: a, b");
+}
+
+}  // namespace
+}  // namespace trustformers::engine
