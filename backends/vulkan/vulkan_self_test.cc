@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "backends/vulkan/vulkan_devices.h"
 #include "shaders/affine.spv.h"
 
 namespace trustformers::backends::vulkan {
@@ -100,44 +101,10 @@ absl::Status VkFailure(absl::string_view step, VkResult result) {
   }
 }
 
-// Same filter as vulkan_probe.cc (which keeps its helper private), so that index N here is the
-// device the probe calls vulkan:N. Returns the first compute-capable family, if any.
-std::optional<uint32_t> ComputeQueueFamily(VkPhysicalDevice device) {
-  uint32_t count = 0;
-  vkGetPhysicalDeviceQueueFamilyProperties(device, &count, nullptr);
-  std::vector<VkQueueFamilyProperties> families(count);
-  vkGetPhysicalDeviceQueueFamilyProperties(device, &count, families.data());
-  for (uint32_t i = 0; i < count; ++i) {
-    if ((families[i].queueFlags & VK_QUEUE_COMPUTE_BIT) != 0) return i;
-  }
-  return std::nullopt;
-}
-
-struct SelectedDevice {
-  VkPhysicalDevice physical = VK_NULL_HANDLE;
-  uint32_t queue_family = 0;
-};
-
-absl::Status SelectDevice(VkInstance instance, int device_index, SelectedDevice* selected) {
-  uint32_t count = 0;
-  if (VkResult r = vkEnumeratePhysicalDevices(instance, &count, nullptr); r != VK_SUCCESS) {
-    return VkFailure("vkEnumeratePhysicalDevices (count)", r);
-  }
-  std::vector<VkPhysicalDevice> physical(count);
-  // VK_INCOMPLETE only means a device appeared between the two calls; use the ones returned.
-  if (VkResult r = vkEnumeratePhysicalDevices(instance, &count, physical.data()); r < 0) {
-    return VkFailure("vkEnumeratePhysicalDevices", r);
-  }
-  physical.resize(count);
-  std::vector<SelectedDevice> usable;
-  for (VkPhysicalDevice device : physical) {
-    VkPhysicalDeviceProperties props{};
-    vkGetPhysicalDeviceProperties(device, &props);
-    if (props.apiVersion < VK_API_VERSION_1_2) continue;
-    std::optional<uint32_t> family = ComputeQueueFamily(device);
-    if (!family.has_value()) continue;
-    usable.push_back({device, *family});
-  }
+absl::Status SelectDevice(VkInstance instance, int device_index, UsableDevice* selected) {
+  VkResult result = VK_SUCCESS;
+  std::vector<UsableDevice> usable = UsableDevices(instance, &result);
+  if (result != VK_SUCCESS) return VkFailure("vkEnumeratePhysicalDevices", result);
   if (device_index < 0 || static_cast<size_t>(device_index) >= usable.size()) {
     std::string valid = usable.empty() ? std::string("none: is a Vulkan 1.2 driver installed?")
                                        : absl::StrCat("valid indices 0..", usable.size() - 1);
@@ -208,26 +175,19 @@ absl::Status WithMapped(VkDevice device, VkDeviceMemory memory, absl::string_vie
 }
 
 absl::Status RunSelfTestImpl(int device_index) {
-  VkApplicationInfo app{};
-  app.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO;
-  app.pApplicationName = "trustformers";
-  app.apiVersion = VK_API_VERSION_1_2;
-  VkInstanceCreateInfo instance_info{};
-  instance_info.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO;
-  instance_info.pApplicationInfo = &app;
   VkInstance instance = VK_NULL_HANDLE;
-  if (VkResult r = vkCreateInstance(&instance_info, nullptr, &instance); r != VK_SUCCESS) {
+  if (VkResult r = CreateInstance(&instance); r != VK_SUCCESS) {
     return VkFailure("vkCreateInstance (is a Vulkan driver installed?)", r);
   }
   absl::Cleanup destroy_instance = [instance] { vkDestroyInstance(instance, nullptr); };
 
-  SelectedDevice selected;
+  UsableDevice selected;
   if (absl::Status s = SelectDevice(instance, device_index, &selected); !s.ok()) return s;
 
   const float priority = 1.0f;
   VkDeviceQueueCreateInfo queue_info{};
   queue_info.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO;
-  queue_info.queueFamilyIndex = selected.queue_family;
+  queue_info.queueFamilyIndex = selected.compute_queue_family;
   queue_info.queueCount = 1;
   queue_info.pQueuePriorities = &priority;
   VkDeviceCreateInfo device_info{};
@@ -241,7 +201,7 @@ absl::Status RunSelfTestImpl(int device_index) {
   }
   absl::Cleanup destroy_device = [device] { vkDestroyDevice(device, nullptr); };
   VkQueue queue = VK_NULL_HANDLE;
-  vkGetDeviceQueue(device, selected.queue_family, 0, &queue);
+  vkGetDeviceQueue(device, selected.compute_queue_family, 0, &queue);
 
   // Index 0 = shader binding 0 (input), 1 = binding 1 (output). Destroying or freeing a null
   // handle is a no-op, so one cleanup covers partially created pairs.
@@ -387,7 +347,7 @@ absl::Status RunSelfTestImpl(int device_index) {
   VkCommandPoolCreateInfo command_pool_info{};
   command_pool_info.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO;
   command_pool_info.flags = VK_COMMAND_POOL_CREATE_TRANSIENT_BIT;
-  command_pool_info.queueFamilyIndex = selected.queue_family;
+  command_pool_info.queueFamilyIndex = selected.compute_queue_family;
   VkCommandPool command_pool = VK_NULL_HANDLE;
   if (VkResult r = vkCreateCommandPool(device, &command_pool_info, nullptr, &command_pool);
       r != VK_SUCCESS) {
