@@ -10,6 +10,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "models/loader/json_file.h"
+#include "models/loader/shard_index.h"
 #include "nlohmann/json.hpp"
 
 namespace trustformers::models {
@@ -17,9 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-// config.json and the shard index are small; anything bigger is not what it claims to be.
-constexpr std::uintmax_t kMaxJsonBytes = 64 * 1024 * 1024;
 
 bool IsPickleName(const fs::path& path) {
   const std::string ext = path.extension().string();
@@ -34,55 +33,6 @@ absl::Status PickleRefusal(const fs::path& path) {
       "model.save_pretrained(dir, safe_serialization=True)) or to GGUF"));
 }
 
-absl::StatusOr<json> ReadJsonFile(const fs::path& path) {
-  std::error_code ec;
-  const std::uintmax_t size = fs::file_size(path, ec);
-  if (ec)
-    return absl::NotFoundError(absl::StrCat("cannot read '", path.string(), "': ", ec.message()));
-  if (size > kMaxJsonBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("'", path.string(), "' is ", size,
-                                                   " bytes; a JSON file over ", kMaxJsonBytes,
-                                                   " bytes is not accepted"));
-  }
-  std::ifstream in(path, std::ios::binary);
-  json value = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) {
-    return absl::InvalidArgumentError(absl::StrCat("'", path.string(), "' is not valid JSON"));
-  }
-  return value;
-}
-
-absl::StatusOr<std::vector<std::string>> ShardsFromIndex(const fs::path& index_path) {
-  absl::StatusOr<json> index = ReadJsonFile(index_path);
-  if (!index.ok()) return index.status();
-  const json* weight_map =
-      index->is_object() && index->contains("weight_map") ? &(*index)["weight_map"] : nullptr;
-  if (weight_map == nullptr || !weight_map->is_object() || weight_map->empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", index_path.string(), "' has no \"weight_map\" object"));
-  }
-  std::set<std::string> shards;
-  for (const auto& [tensor, file] : weight_map->items()) {
-    if (!file.is_string()) {
-      return absl::InvalidArgumentError(absl::StrCat("'", index_path.string(), "': tensor '",
-                                                     tensor, "' maps to a non-string file"));
-    }
-    const std::string name = file.get<std::string>();
-    // Shards must sit beside the index: no "../" escapes out of the model folder.
-    if (name.empty() || fs::path(name).has_parent_path() || name == "." || name == "..") {
-      return absl::InvalidArgumentError(absl::StrCat("'", index_path.string(), "': tensor '",
-                                                     tensor, "' names shard '", name,
-                                                     "', which is not a plain file name"));
-    }
-    shards.insert(name);
-  }
-  std::vector<std::string> paths;
-  for (const std::string& name : shards) {
-    paths.push_back((index_path.parent_path() / name).string());
-  }
-  return paths;
-}
-
 absl::StatusOr<ModelSource> InspectFolder(const fs::path& dir) {
   ModelSource source;
   source.format = ModelFormat::kHfSafetensors;
@@ -93,7 +43,7 @@ absl::StatusOr<ModelSource> InspectFolder(const fs::path& dir) {
     return absl::InvalidArgumentError(absl::StrCat(
         "'", dir.string(), "' has no config.json; a Hugging Face model folder needs one"));
   }
-  absl::StatusOr<json> config = ReadJsonFile(config_path);
+  absl::StatusOr<json> config = ReadJsonFile(config_path.string());
   if (!config.ok()) return config.status();
   if (!config->is_object()) {
     return absl::InvalidArgumentError(
@@ -109,10 +59,10 @@ absl::StatusOr<ModelSource> InspectFolder(const fs::path& dir) {
   if (fs::is_regular_file(dir / "model.safetensors")) {
     source.weight_files = {(dir / "model.safetensors").string()};
   } else if (fs::is_regular_file(dir / "model.safetensors.index.json")) {
-    absl::StatusOr<std::vector<std::string>> shards =
-        ShardsFromIndex(dir / "model.safetensors.index.json");
-    if (!shards.ok()) return shards.status();
-    source.weight_files = *std::move(shards);
+    absl::StatusOr<ShardIndex> index =
+        ReadShardIndex((dir / "model.safetensors.index.json").string());
+    if (!index.ok()) return index.status();
+    source.weight_files = std::move(index->shard_paths);
   } else {
     for (const char* pickle : {"pytorch_model.bin", "pytorch_model.bin.index.json"}) {
       if (fs::exists(dir / pickle)) return PickleRefusal(dir / pickle);
