@@ -10,3 +10,8 @@ find_package(nlohmann_json CONFIG REQUIRED)
 find_program(TF_PROTOC protoc REQUIRED)
 find_program(TF_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
 find_package(OpenSSL REQUIRED)
+# oneDNN (Debian's build uses OpenMP, and its CMake package asks for OpenCL, the runtime of its
+# GPU engine: ocl-icd-opencl-dev): our CPU kernels use the same OpenMP runtime, so every
+# kernel shares one thread pool.
+find_package(dnnl CONFIG REQUIRED)
+find_package(OpenMP REQUIRED)

@@ -17,7 +17,7 @@ BUILD_PACKAGES=(
   # HTTP gateway and TLS
   libboost-dev libssl-dev
   # compute backends
-  libdnnl-dev libvulkan-dev glslc mesa-vulkan-drivers
+  libdnnl-dev ocl-icd-opencl-dev libvulkan-dev glslc mesa-vulkan-drivers
   # tokenizers, job store
   libsentencepiece-dev libutf8proc-dev libpcre2-dev libsqlite3-dev
   # tests and micro-benchmarks

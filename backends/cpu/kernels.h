@@ -1,0 +1,33 @@
+// For backend authors: the CPU kernel table. Two implementations fill it: kernels_reference.cc
+// (plain scalar C++, the parity tests' oracle and the fallback for CPUs without AVX2) and
+// kernels_avx2.cc (compiled with -mavx2 -mfma, chosen at run time when the CPU has both).
+// Kernels assume validated, contiguous F32 inputs; ops.cc checks before calling.
+#pragma once
+
+#include <cstdint>
+
+namespace trustformers::backends::cpu {
+
+struct KernelTable {
+  const char* name;
+  // out[r] = LayerNorm(x[r] + residual[r]) for rows of width h; residual may be null.
+  void (*layer_norm)(const float* x, const float* residual, const float* gamma, const float* beta,
+                     float epsilon, int64_t rows, int64_t h, float* out);
+  void (*gelu)(float* x, int64_t n);
+  void (*tanh)(float* x, int64_t n);
+  void (*sigmoid)(float* x, int64_t n);
+  void (*softmax_rows)(float* x, int64_t rows, int64_t n);
+  // One head of attention over one sequence of `len` rows: q, k and v point at the head's first
+  // column in row 0, rows `stride` floats apart. Writes `len` rows of head_dim floats at out
+  // (rows out_stride apart). `scores` is scratch for `len` floats.
+  void (*attention_head)(const float* q, const float* k, const float* v, int64_t stride,
+                         int64_t len, int64_t head_dim, float scale, float* out, int64_t out_stride,
+                         float* scores);
+  void (*l2_normalize_rows)(float* x, int64_t rows, int64_t n);
+};
+
+const KernelTable& ReferenceKernels();
+// nullptr when the build has no AVX2 kernels.
+const KernelTable* Avx2Kernels();
+
+}  // namespace trustformers::backends::cpu

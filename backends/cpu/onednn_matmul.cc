@@ -1,0 +1,87 @@
+#include "backends/cpu/onednn_matmul.h"
+
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace trustformers::backends::cpu {
+namespace {
+
+using dnnl::memory;
+
+class MatmulCache {
+ public:
+  static MatmulCache& Get() {
+    static MatmulCache* cache = new MatmulCache();  // lives for the process: kernels may run late
+    return *cache;
+  }
+
+  const dnnl::engine& engine() const { return engine_; }
+
+  // The primitive for (k, n, bias); created on first use.
+  dnnl::matmul Primitive(int64_t k, int64_t n, bool bias) {
+    std::lock_guard lock(mutex_);
+    const auto key = std::make_tuple(k, n, bias);
+    auto it = primitives_.find(key);
+    if (it != primitives_.end()) return it->second;
+    const memory::desc src({DNNL_RUNTIME_DIM_VAL, k}, memory::data_type::f32, {k, 1});
+    // Hugging Face stores Linear weights as [N, K]; read as a K x N matrix with strides (1, K).
+    const memory::desc weights({k, n}, memory::data_type::f32, {1, k});
+    const memory::desc dst({DNNL_RUNTIME_DIM_VAL, n}, memory::data_type::f32, {n, 1});
+    dnnl::matmul::desc desc =
+        bias ? dnnl::matmul::desc(src, weights,
+                                  memory::desc({1, n}, memory::data_type::f32, {n, 1}), dst)
+             : dnnl::matmul::desc(src, weights, dst);
+    dnnl::matmul primitive(dnnl::matmul::primitive_desc(desc, engine_));
+    primitives_.emplace(key, primitive);
+    return primitive;
+  }
+
+  int64_t size() {
+    std::lock_guard lock(mutex_);
+    return static_cast<int64_t>(primitives_.size());
+  }
+
+ private:
+  MatmulCache() : engine_(dnnl::engine::kind::cpu, 0) {}
+
+  dnnl::engine engine_;
+  std::mutex mutex_;
+  std::map<std::tuple<int64_t, int64_t, bool>, dnnl::matmul> primitives_;
+};
+
+}  // namespace
+
+absl::Status OneDnnLinear(const float* x, int64_t m, int64_t k, const float* w, int64_t n,
+                          const float* bias, float* y) {
+  if (m == 0) return absl::OkStatus();
+  try {
+    MatmulCache& cache = MatmulCache::Get();
+    dnnl::matmul primitive = cache.Primitive(k, n, bias != nullptr);
+    const dnnl::engine& engine = cache.engine();
+    memory src({{m, k}, memory::data_type::f32, {k, 1}}, engine, const_cast<float*>(x));
+    memory weights({{k, n}, memory::data_type::f32, {1, k}}, engine, const_cast<float*>(w));
+    memory dst({{m, n}, memory::data_type::f32, {n, 1}}, engine, y);
+    std::unordered_map<int, memory> args = {
+        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+    if (bias != nullptr) {
+      args.emplace(DNNL_ARG_BIAS, memory({{1, n}, memory::data_type::f32, {n, 1}}, engine,
+                                         const_cast<float*>(bias)));
+    }
+    dnnl::stream stream(engine);
+    primitive.execute(stream, args);
+    stream.wait();
+  } catch (const dnnl::error& e) {
+    return absl::InternalError(absl::StrCat("oneDNN matmul [", m, " x ", k, "] x [", k, " x ", n,
+                                            "] failed: ", e.what(), " (status ",
+                                            static_cast<int>(e.status), ")"));
+  }
+  return absl::OkStatus();
+}
+
+int64_t OneDnnPrimitiveCount() { return MatmulCache::Get().size(); }
+
+}  // namespace trustformers::backends::cpu

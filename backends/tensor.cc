@@ -1,0 +1,162 @@
+#include "backends/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace trustformers::backends {
+
+std::shared_ptr<Buffer> Buffer::Allocate(size_t bytes) {
+  constexpr size_t kAlign = 64;  // a cache line and an AVX-512 register
+  const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+  void* data = std::aligned_alloc(kAlign, rounded == 0 ? kAlign : rounded);
+  return std::shared_ptr<Buffer>(new Buffer(data, bytes, /*owned=*/true, nullptr));
+}
+
+std::shared_ptr<Buffer> Buffer::Borrow(const void* data, size_t bytes,
+                                       std::shared_ptr<const void> keepalive) {
+  return std::shared_ptr<Buffer>(
+      new Buffer(const_cast<void*>(data), bytes, /*owned=*/false, std::move(keepalive)));
+}
+
+Buffer::~Buffer() {
+  if (owned_) std::free(data_);
+}
+
+Shape ContiguousStrides(const Shape& shape) {
+  Shape strides(shape.size(), 1);
+  for (int i = static_cast<int>(shape.size()) - 2; i >= 0; --i) {
+    strides[static_cast<size_t>(i)] =
+        strides[static_cast<size_t>(i) + 1] * shape[static_cast<size_t>(i) + 1];
+  }
+  return strides;
+}
+
+std::string ShapeString(const Shape& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+Tensor Tensor::Empty(DType dtype, Shape shape) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.strides_ = ContiguousStrides(t.shape_);
+  t.buffer_ = Buffer::Allocate(t.byte_size());
+  return t;
+}
+
+Tensor Tensor::Zeros(DType dtype, Shape shape) {
+  Tensor t = Empty(dtype, std::move(shape));
+  std::memset(t.buffer_->data(), 0, t.byte_size());
+  return t;
+}
+
+Tensor Tensor::FromVector(const std::vector<float>& values, Shape shape) {
+  Tensor t = Empty(DType::kF32, std::move(shape));
+  std::memcpy(t.data<float>(), values.data(),
+              std::min(values.size() * sizeof(float), t.byte_size()));
+  return t;
+}
+
+Tensor Tensor::Borrow(DType dtype, Shape shape, const void* data,
+                      std::shared_ptr<const void> keepalive) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.strides_ = ContiguousStrides(t.shape_);
+  t.buffer_ = Buffer::Borrow(data, t.byte_size(), std::move(keepalive));
+  return t;
+}
+
+int64_t Tensor::element_count() const {
+  int64_t count = 1;
+  for (int64_t d : shape_) count *= d;
+  return count;
+}
+
+bool Tensor::is_contiguous() const { return strides_ == ContiguousStrides(shape_); }
+
+absl::StatusOr<Tensor> Tensor::Reshape(Shape shape) const {
+  int64_t count = 1;
+  for (int64_t d : shape) count *= d;
+  if (count != element_count() || !is_contiguous()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot reshape ", Describe(), " to ", ShapeString(shape)));
+  }
+  Tensor t = *this;
+  t.shape_ = std::move(shape);
+  t.strides_ = ContiguousStrides(t.shape_);
+  return t;
+}
+
+Tensor Tensor::Rows(int64_t begin, int64_t end) const {
+  Tensor t = *this;
+  t.shape_[0] = end - begin;
+  t.offset_ += static_cast<size_t>(begin * strides_[0] * DTypeSize(dtype_));
+  return t;
+}
+
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = (h & 0x8000u) << 16;
+  uint32_t exponent = (h >> 10) & 0x1f;
+  uint32_t mantissa = h & 0x3ffu;
+  uint32_t bits = 0;
+  if (exponent == 0x1f) {
+    bits = sign | 0x7f800000u | (mantissa << 13);  // inf / nan
+  } else if (exponent != 0) {
+    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+  } else if (mantissa != 0) {
+    // Subnormal half: normalise into a float exponent.
+    exponent = 113;
+    while ((mantissa & 0x400u) == 0) {
+      mantissa <<= 1;
+      --exponent;
+    }
+    bits = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
+  } else {
+    bits = sign;
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+float BFloat16ToFloat(uint16_t b) {
+  const uint32_t bits = uint32_t{b} << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+absl::StatusOr<Tensor> Tensor::ToF32() const {
+  if (!is_contiguous()) return absl::UnimplementedError("ToF32 of a strided view");
+  Tensor out = Empty(DType::kF32, shape_);
+  float* dst = out.data<float>();
+  const int64_t n = element_count();
+  switch (dtype_) {
+    case DType::kF32:
+      std::memcpy(dst, data<float>(), byte_size());
+      return out;
+    case DType::kF16: {
+      const uint16_t* src = data<uint16_t>();
+      for (int64_t i = 0; i < n; ++i) dst[i] = HalfToFloat(src[i]);
+      return out;
+    }
+    case DType::kBF16: {
+      const uint16_t* src = data<uint16_t>();
+      for (int64_t i = 0; i < n; ++i) dst[i] = BFloat16ToFloat(src[i]);
+      return out;
+    }
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("cannot convert ", Describe(), " to F32"));
+  }
+}
+
+std::string Tensor::Describe() const {
+  return absl::StrCat(DTypeName(dtype_), ShapeString(shape_));
+}
+
+}  // namespace trustformers::backends
