@@ -149,6 +149,34 @@ absl::StatusOr<std::unique_ptr<BertModel>> BertModel::Load(const std::string& fo
   return model;
 }
 
+absl::Status BertModel::ValidateInput(const EncoderInput& input) const {
+  const int64_t len = static_cast<int64_t>(input.ids.size());
+  if (len == 0) return absl::InvalidArgumentError("the input has no tokens");
+  if (len + config_.position_offset() > config_.max_position_embeddings) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the input has ", len, " tokens; the model accepts at most ",
+                     config_.max_position_embeddings - config_.position_offset()));
+  }
+  if (!input.type_ids.empty() && input.type_ids.size() != input.ids.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(input.type_ids.size(), " type ids for ", len, " tokens"));
+  }
+  for (size_t i = 0; i < input.ids.size(); ++i) {
+    if (input.ids[i] < 0 || input.ids[i] >= config_.vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat("token id ", input.ids[i], " at position ", i,
+                                                     " is outside the vocabulary [0, ",
+                                                     config_.vocab_size, ")"));
+    }
+  }
+  for (int32_t type : input.type_ids) {
+    if (type < 0 || type >= std::max<int64_t>(config_.type_vocab_size, 1)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token type id ", type, " is outside [0, ", config_.type_vocab_size, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Tensor> BertModel::Forward(const std::vector<EncoderInput>& batch,
                                           backends::SequenceOffsets* offsets) const {
   const EncoderConfig& c = config_;

@@ -35,6 +35,10 @@ class BertModel {
   absl::StatusOr<backends::Tensor> Forward(const std::vector<EncoderInput>& batch,
                                            backends::SequenceOffsets* offsets) const;
 
+  // The checks Forward applies to one input, so callers can refuse a bad input on its own
+  // before batching it with others.
+  absl::Status ValidateInput(const EncoderInput& input) const;
+
   // The pooler (dense + tanh on each sequence's first token) and the classification head, when
   // the checkpoint has them.  -> [batch, labels] logits
   absl::StatusOr<backends::Tensor> ClassifierLogits(const backends::Tensor& hidden,
