@@ -244,8 +244,9 @@ absl::StatusOr<Tensor> Pool(const Tensor& x, const SequenceOffsets& offsets, Poo
   for (int64_t b = 0; b < batch; ++b) {
     float* row = o + b * h;
     const int64_t begin = offsets[b], end = offsets[b + 1];
-    if (mode == PoolingMode::kFirst) {
-      std::memcpy(row, in + begin * h, static_cast<size_t>(h) * sizeof(float));
+    if (mode == PoolingMode::kFirst || mode == PoolingMode::kLast) {
+      const int64_t t = mode == PoolingMode::kFirst ? begin : end - 1;
+      std::memcpy(row, in + t * h, static_cast<size_t>(h) * sizeof(float));
     } else if (mode == PoolingMode::kMax) {
       std::memcpy(row, in + begin * h, static_cast<size_t>(h) * sizeof(float));
       for (int64_t t = begin + 1; t < end; ++t) {

@@ -46,7 +46,7 @@ absl::Status SoftmaxRowsInPlace(Tensor& x);
 absl::StatusOr<Tensor> PackedSelfAttention(const Tensor& qkv, int heads,
                                            const SequenceOffsets& offsets);
 
-enum class PoolingMode { kMean, kFirst, kMax };
+enum class PoolingMode { kMean, kFirst, kMax, kLast };
 // One row per sequence of a packed [T, H] batch.  -> [B, H]
 absl::StatusOr<Tensor> Pool(const Tensor& x, const SequenceOffsets& offsets, PoolingMode mode);
 

@@ -7,9 +7,8 @@
 
 namespace trustformers::engine {
 
-EncoderQueue::EncoderQueue(const models::BertModel* model, backends::PoolingMode pooling,
-                           EncoderQueueOptions options)
-    : model_(model), pooling_(pooling), options_(options), owner_([this] { Run(); }) {}
+EncoderQueue::EncoderQueue(const models::BertModel* model, EncoderQueueOptions options)
+    : model_(model), options_(options), owner_([this] { Run(); }) {}
 
 EncoderQueue::~EncoderQueue() {
   {
@@ -25,10 +24,10 @@ int64_t EncoderQueue::queued() const {
   return static_cast<int64_t>(queue_.size());
 }
 
-absl::Status EncoderQueue::Submit(std::vector<models::EncoderInput> inputs, IsCancelled cancelled,
-                                  Done done) {
+absl::Status EncoderQueue::Submit(std::vector<models::EncoderInput> inputs,
+                                  backends::PoolingMode pooling, IsCancelled cancelled, Done done) {
   if (inputs.empty()) return absl::InvalidArgumentError("the request has no inputs");
-  Request request{std::move(inputs), std::move(cancelled), std::move(done), 0};
+  Request request{std::move(inputs), pooling, std::move(cancelled), std::move(done), 0};
   // A bad input is refused here, alone, so it can never fail the batch it would have joined.
   for (size_t i = 0; i < request.inputs.size(); ++i) {
     if (absl::Status s = model_->ValidateInput(request.inputs[i]); !s.ok()) {
@@ -110,14 +109,12 @@ void EncoderQueue::RunLive(std::vector<Request>& batch, bool isolate_failures) {
     }
     backends::SequenceOffsets offsets;
     absl::StatusOr<backends::Tensor> hidden = model_->Forward(inputs, &offsets);
-    absl::StatusOr<backends::Tensor> pooled =
-        hidden.ok() ? backends::Pool(*hidden, offsets, pooling_) : hidden.status();
-    absl::StatusOr<backends::Tensor> logits = (pooled.ok() && model_->has_classifier())
+    absl::StatusOr<backends::Tensor> logits = (hidden.ok() && model_->has_classifier())
                                                   ? model_->ClassifierLogits(*hidden, offsets)
                                                   : absl::StatusOr<backends::Tensor>();
     const absl::Status status =
-        !pooled.ok()
-            ? pooled.status()
+        !hidden.ok()
+            ? hidden.status()
             : (model_->has_classifier() && !logits.ok() ? logits.status() : absl::OkStatus());
     for (size_t i = 0; i < owners.size(); ++i) {
       const size_t r = index_of(owners[i].first);
@@ -126,9 +123,15 @@ void EncoderQueue::RunLive(std::vector<Request>& batch, bool isolate_failures) {
         continue;
       }
       EncoderOutput& out = outputs[r][owners[i].second];
-      const int64_t h = pooled->dim(1);
-      const float* row = pooled->data<float>() + static_cast<int64_t>(i) * h;
-      out.embedding.assign(row, row + h);
+      // Each request pools its own rows in its own mode.
+      const int64_t begin = offsets[i], end = offsets[i + 1];
+      absl::StatusOr<backends::Tensor> pooled =
+          backends::Pool(hidden->Rows(begin, end), {0, end - begin}, owners[i].first->pooling);
+      if (!pooled.ok()) {
+        failures[r] = pooled.status();
+        continue;
+      }
+      out.embedding.assign(pooled->data<float>(), pooled->data<float>() + pooled->dim(1));
       if (model_->has_classifier()) {
         const int64_t labels = logits->dim(1);
         const float* l = logits->data<float>() + static_cast<int64_t>(i) * labels;

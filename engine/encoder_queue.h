@@ -44,8 +44,7 @@ class EncoderQueue {
   using IsCancelled = std::function<bool()>;
 
   // `model` must outlive the queue.
-  EncoderQueue(const models::BertModel* model, backends::PoolingMode pooling,
-               EncoderQueueOptions options);
+  EncoderQueue(const models::BertModel* model, EncoderQueueOptions options);
   // Finishes every queued request, then joins the owner thread.
   ~EncoderQueue();
 
@@ -53,7 +52,8 @@ class EncoderQueue {
   EncoderQueue& operator=(const EncoderQueue&) = delete;
 
   // RESOURCE_EXHAUSTED (with the queue length) when full; otherwise `done` runs later.
-  absl::Status Submit(std::vector<models::EncoderInput> inputs, IsCancelled cancelled, Done done);
+  absl::Status Submit(std::vector<models::EncoderInput> inputs, backends::PoolingMode pooling,
+                      IsCancelled cancelled, Done done);
 
   // Requests waiting, for metrics and tests.
   int64_t queued() const;
@@ -61,6 +61,7 @@ class EncoderQueue {
  private:
   struct Request {
     std::vector<models::EncoderInput> inputs;
+    backends::PoolingMode pooling = backends::PoolingMode::kMean;
     IsCancelled cancelled;
     Done done;
     int64_t tokens = 0;
@@ -71,7 +72,6 @@ class EncoderQueue {
   void RunLive(std::vector<Request>& batch, bool isolate_failures);
 
   const models::BertModel* model_;
-  backends::PoolingMode pooling_;
   EncoderQueueOptions options_;
 
   mutable std::mutex mutex_;

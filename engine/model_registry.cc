@@ -22,7 +22,18 @@ std::vector<ModelTask> TasksForArchitecture(const models::ModelSource& source) {
   return {};
 }
 
-ModelRegistry::ModelRegistry(const config::Config& config) {
+bool IsEncoderArchitecture(const std::string& arch) {
+  for (const char* family : {"Bert", "Roberta", "XLMRoberta", "Camembert"}) {
+    if (absl::StartsWith(arch, family) &&
+        (absl::EndsWith(arch, "Model") || absl::EndsWith(arch, "ForSequenceClassification"))) {
+      return true;
+    }
+  }
+  return arch == "bert" || arch == "roberta" || arch == "xlm-roberta";
+}
+
+ModelRegistry::ModelRegistry(const config::Config& config, EncoderEngineOptions encoder_options)
+    : encoder_options_(encoder_options) {
   const auto now = std::chrono::system_clock::now();
   for (const config::ModelConfig& model : config.models) {
     ModelEntry entry;
@@ -73,9 +84,27 @@ absl::Status ModelRegistry::Load(size_t index) {
     return fail(absl::InvalidArgumentError(absl::StrCat("architecture '", source->architecture,
                                                         "' in '", path, "' is not supported")));
   }
+  std::shared_ptr<EncoderEngine> encoder;
+  if (source->format == models::ModelFormat::kHfSafetensors &&
+      IsEncoderArchitecture(source->architecture)) {
+    absl::StatusOr<std::unique_ptr<EncoderEngine>> loaded =
+        EncoderEngine::Load(source->path, encoder_options_);
+    if (!loaded.ok()) return fail(loaded.status());
+    encoder = *std::move(loaded);
+    tasks = encoder->can_classify()
+                ? std::vector<ModelTask>{ModelTask::kClassify, ModelTask::kEmbed}
+                : std::vector<ModelTask>{ModelTask::kEmbed};
+  }
   {
     std::lock_guard lock(mutex_);
     ModelEntry& entry = entries_[index];
+    if (encoder != nullptr) {
+      entry.parameter_count = encoder->model().parameter_count();
+      entry.max_context_tokens = encoder->max_input_tokens();
+      entry.embedding_dimensions = encoder->embedding_dimensions();
+      entry.labels = encoder->labels();
+      entry.encoder = std::move(encoder);
+    }
     entry.format = source->format;
     entry.architecture = source->architecture;
     entry.tasks = std::move(tasks);

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "config/config.h"
+#include "engine/encoder_engine.h"
 #include "models/loader/model_source.h"
 
 namespace trustformers::engine {
@@ -35,12 +36,19 @@ struct ModelEntry {
   int64_t weight_bytes = 0;
   bool base_model = false;
   std::chrono::system_clock::time_point state_changed_at;
+  // Set once an encoder model (Embed, Classify) is READY; shared with calls in flight, so a model
+  // being unloaded stays alive until its last call ends.
+  std::shared_ptr<EncoderEngine> encoder;
+  int64_t parameter_count = 0;
+  int64_t max_context_tokens = 0;
+  int64_t embedding_dimensions = 0;
+  std::vector<std::string> labels;
 };
 
 class ModelRegistry {
  public:
   // Registers every configured model in state kLoading, in configuration order.
-  explicit ModelRegistry(const config::Config& config);
+  explicit ModelRegistry(const config::Config& config, EncoderEngineOptions encoder_options = {});
 
   ModelRegistry(const ModelRegistry&) = delete;
   ModelRegistry& operator=(const ModelRegistry&) = delete;
@@ -61,12 +69,17 @@ class ModelRegistry {
   absl::Status Load(size_t index);
   void SetState(size_t index, ModelState state, std::string error);
 
+  EncoderEngineOptions encoder_options_;
   mutable std::mutex mutex_;
   std::vector<ModelEntry> entries_;  // guarded by mutex_
 };
 
-// Which tasks an architecture named in config.json or GGUF metadata can serve. Empty for an
-// architecture this build does not know.
+// Which tasks an architecture named in config.json or GGUF metadata can serve, before its
+// weights are read (a BERT checkpoint serves Classify only if it turns out to have a head).
+// Empty for an architecture this build does not know.
 std::vector<ModelTask> TasksForArchitecture(const models::ModelSource& source);
+
+// True for the BERT-family encoders EncoderEngine runs.
+bool IsEncoderArchitecture(const std::string& architecture);
 
 }  // namespace trustformers::engine

@@ -15,7 +15,8 @@ constexpr const char* kServiceNames[] = {"trustformers.v1.Inference", "trustform
 
 }  // namespace
 
-GrpcServer::GrpcServer(const engine::ModelRegistry* registry) : models_service_(registry) {}
+GrpcServer::GrpcServer(const engine::ModelRegistry* registry)
+    : models_service_(registry), inference_service_(registry) {}
 
 GrpcServer::~GrpcServer() {
   if (!shut_down_) Shutdown(std::chrono::milliseconds(0));
@@ -42,6 +43,27 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   }
   server->SetServing(false);
   return server;
+}
+
+absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::StartInProcess(
+    const engine::ModelRegistry* registry) {
+  std::unique_ptr<GrpcServer> server(new GrpcServer(registry));
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&server->inference_service_);
+  builder.RegisterService(&server->models_service_);
+  builder.RegisterService(&server->fine_tuning_service_);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr) {
+    server->shut_down_ = true;
+    return absl::InternalError("cannot start the in-process gRPC server");
+  }
+  return server;
+}
+
+std::shared_ptr<grpc::Channel> GrpcServer::InProcessChannel() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  return server_->InProcessChannel(args);
 }
 
 void GrpcServer::SetServing(bool serving) {

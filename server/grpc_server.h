@@ -1,5 +1,5 @@
 // The gRPC front end: owns the grpc::Server with the Inference, Models and FineTuning services
-// and the standard health service. Services not implemented yet answer UNIMPLEMENTED.
+// and the standard health service. RPCs not implemented yet answer UNIMPLEMENTED.
 #pragma once
 
 #include <chrono>
@@ -9,7 +9,9 @@
 #include "absl/status/statusor.h"
 #include "config/config.h"
 #include "engine/model_registry.h"
+#include "grpcpp/channel.h"
 #include "grpcpp/server.h"
+#include "server/inference_service.h"
 #include "server/models_service.h"
 #include "trustformers/v1/fine_tuning.grpc.pb.h"
 #include "trustformers/v1/inference.grpc.pb.h"
@@ -22,6 +24,13 @@ class GrpcServer {
   // be bound (in use, no permission). `registry` must outlive the server.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const config::ServerConfig& config,
                                                            const engine::ModelRegistry* registry);
+
+  // No listening port: callers reach it through InProcessChannel() only (the one-process CLI).
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> StartInProcess(
+      const engine::ModelRegistry* registry);
+
+  // A channel to this server that never leaves the process.
+  std::shared_ptr<grpc::Channel> InProcessChannel();
 
   ~GrpcServer();
   GrpcServer(const GrpcServer&) = delete;
@@ -42,7 +51,7 @@ class GrpcServer {
   explicit GrpcServer(const engine::ModelRegistry* registry);
 
   ModelsService models_service_;
-  v1::Inference::CallbackService inference_service_;
+  InferenceService inference_service_;
   v1::FineTuning::CallbackService fine_tuning_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

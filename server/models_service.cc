@@ -54,6 +54,11 @@ void ToProto(const engine::ModelEntry& entry, v1::ModelInfo* out) {
   out->set_device(entry.device);
   out->set_base_model(entry.base_model);
   out->set_memory_bytes(entry.weight_bytes);
+  out->set_parameter_count(entry.parameter_count);
+  out->set_max_context_tokens(static_cast<int32_t>(entry.max_context_tokens));
+  out->set_embedding_dimensions(static_cast<int32_t>(entry.embedding_dimensions));
+  for (const std::string& label : entry.labels) out->add_labels(label);
+  if (entry.encoder != nullptr) out->set_weight_dtype("F32");
   const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
                          entry.state_changed_at.time_since_epoch())
                          .count();

@@ -3,9 +3,12 @@
 #include <chrono>
 #include <iostream>
 
+#include "config/config_loader.h"
+#include "engine/model_registry.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "server/grpc_server.h"
 
 namespace trustformers::cli {
 namespace {
@@ -54,15 +57,60 @@ const char* CodeName(grpc::StatusCode code) {
 }  // namespace
 
 void AddClientOptions(CLI::App* cmd, ClientOptions* options) {
-  cmd->add_option("-s,--server", options->server, "Address of a running trustformers server")
+  cmd->add_option("-s,--server", options->server,
+                  "Address of a running trustformers server (default: run the model in this "
+                  "process)");
+  cmd->add_option("-c,--config", options->config_path,
+                  "Configuration naming the models, for one-process mode")
       ->capture_default_str();
   cmd->add_option("--timeout", options->timeout_s, "Deadline for the call, in seconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
 }
 
-std::shared_ptr<grpc::Channel> OpenChannel(const ClientOptions& options) {
-  return grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials());
+namespace {
+
+// The one-process server: lives until the process exits.
+struct LocalServer {
+  std::unique_ptr<engine::ModelRegistry> registry;
+  std::unique_ptr<server::GrpcServer> server;
+};
+
+}  // namespace
+
+std::shared_ptr<grpc::Channel> OpenChannel(const ClientOptions& options, const std::string& model) {
+  if (!options.server.empty()) {
+    return grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials());
+  }
+  static LocalServer* local = new LocalServer();
+  if (local->server == nullptr) {
+    absl::StatusOr<config::Config> config = config::LoadConfigFile(options.config_path);
+    if (!config.ok()) {
+      std::cerr << "trustformers: " << config.status().message() << "\n";
+      return nullptr;
+    }
+    if (!model.empty()) {
+      std::erase_if(config->models, [&](const config::ModelConfig& m) { return m.name != model; });
+      if (config->models.empty()) {
+        std::cerr << "trustformers: model '" << model << "' is not in " << options.config_path
+                  << "\n";
+        return nullptr;
+      }
+    }
+    local->registry = std::make_unique<engine::ModelRegistry>(*config);
+    if (absl::Status status = local->registry->LoadConfiguredModels(); !status.ok()) {
+      std::cerr << "trustformers: " << status.message() << "\n";
+      return nullptr;
+    }
+    absl::StatusOr<std::unique_ptr<server::GrpcServer>> started =
+        server::GrpcServer::StartInProcess(local->registry.get());
+    if (!started.ok()) {
+      std::cerr << "trustformers: " << started.status().message() << "\n";
+      return nullptr;
+    }
+    local->server = *std::move(started);
+  }
+  return local->server->InProcessChannel();
 }
 
 std::unique_ptr<grpc::ClientContext> NewContext(const ClientOptions& options) {

@@ -13,14 +13,21 @@
 namespace trustformers::cli {
 
 struct ClientOptions {
-  std::string server = "localhost:50051";
+  // Address of a running server; empty runs the model in this process (one-process mode).
+  std::string server;
+  // One-process mode: the configuration that names the model.
+  std::string config_path = "config/default.yaml";
   double timeout_s = 60.0;
 };
 
-// Adds --server and --timeout to `cmd`.
+// Adds --server, --config and --timeout to `cmd`.
 void AddClientOptions(CLI::App* cmd, ClientOptions* options);
 
-std::shared_ptr<grpc::Channel> OpenChannel(const ClientOptions& options);
+// A channel to the server, or, in one-process mode, to an in-process server that has loaded
+// `model` (all configured models when empty) from the configuration. Null after printing the
+// reason when the local model cannot load.
+std::shared_ptr<grpc::Channel> OpenChannel(const ClientOptions& options,
+                                           const std::string& model = "");
 
 // A context whose deadline is --timeout from now.
 std::unique_ptr<grpc::ClientContext> NewContext(const ClientOptions& options);

@@ -51,7 +51,9 @@ int Generate(const GenerateOptions& options) {
   }
   request.set_include_usage(true);
 
-  auto stub = v1::Inference::NewStub(OpenChannel(options.client));
+  auto channel = OpenChannel(options.client, options.model);
+  if (channel == nullptr) return 1;
+  auto stub = v1::Inference::NewStub(channel);
   auto context = NewContext(options.client);
   auto reader = stub->Generate(context.get(), request);
   v1::GenerateResponse response;
@@ -78,8 +80,13 @@ void AddClientCommands(CLI::App& app, int* exit_code) {
   models_cmd->callback([models, exit_code] {
     v1::ListModelsResponse response;
     auto context = NewContext(*models);
-    grpc::Status status = v1::Models::NewStub(OpenChannel(*models))
-                              ->ListModels(context.get(), v1::ListModelsRequest(), &response);
+    auto channel = OpenChannel(*models);
+    if (channel == nullptr) {
+      *exit_code = 1;
+      return;
+    }
+    grpc::Status status =
+        v1::Models::NewStub(channel)->ListModels(context.get(), v1::ListModelsRequest(), &response);
     *exit_code = status.ok() ? PrintJson(response) : ReportCall(status, "ListModels");
   });
 
@@ -90,9 +97,14 @@ void AddClientCommands(CLI::App& app, int* exit_code) {
         request.set_model(embed->model);
         for (const std::string& input : embed->inputs) request.add_inputs(input);
         v1::EmbedResponse response;
+        auto channel = OpenChannel(embed->client, embed->model);
+        if (channel == nullptr) {
+          *exit_code = 1;
+          return;
+        }
         auto context = NewContext(embed->client);
-        grpc::Status status = v1::Inference::NewStub(OpenChannel(embed->client))
-                                  ->Embed(context.get(), request, &response);
+        grpc::Status status =
+            v1::Inference::NewStub(channel)->Embed(context.get(), request, &response);
         *exit_code = status.ok() ? PrintJson(response) : ReportCall(status, "Embed");
       });
 
@@ -103,9 +115,14 @@ void AddClientCommands(CLI::App& app, int* exit_code) {
         request.set_model(classify->model);
         for (const std::string& input : classify->inputs) request.add_inputs(input);
         v1::ClassifyResponse response;
+        auto channel = OpenChannel(classify->client, classify->model);
+        if (channel == nullptr) {
+          *exit_code = 1;
+          return;
+        }
         auto context = NewContext(classify->client);
-        grpc::Status status = v1::Inference::NewStub(OpenChannel(classify->client))
-                                  ->Classify(context.get(), request, &response);
+        grpc::Status status =
+            v1::Inference::NewStub(channel)->Classify(context.get(), request, &response);
         *exit_code = status.ok() ? PrintJson(response) : ReportCall(status, "Classify");
       });
 

@@ -181,6 +181,7 @@ int Finetune(const FinetuneOptions& options) {
 
 void AddFinetuneCommand(CLI::App& app, int* exit_code) {
   auto options = std::make_shared<FinetuneOptions>();
+  options->client.server = "localhost:50051";
   CLI::App* cmd = app.add_subcommand(
       "finetune", "Fine-tune a served model through a running server and print the new model");
   AddClientOptions(cmd, &options->client);

@@ -11,6 +11,7 @@ namespace trustformers::cli {
 void AddHealthCommand(CLI::App& app, int* exit_code) {
   auto client = std::make_shared<ClientOptions>();
   client->timeout_s = 5.0;
+  client->server = "localhost:50051";
   auto service = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand("health", "Exit 0 when a server reports SERVING");
   AddClientOptions(cmd, client.get());

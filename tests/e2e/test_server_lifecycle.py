@@ -37,6 +37,8 @@ def test_lists_models_then_drains_and_exits_zero_on_sigterm(start_server):
     assert smol.format == models_pb2.MODEL_FORMAT_GGUF
     assert list(smol.tasks) == [models_pb2.MODEL_TASK_GENERATE]
     assert smol.path.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert minilm.embedding_dimensions == 384 and minilm.max_context_tokens == 256
+    assert minilm.parameter_count > 22_000_000
 
     assert models.GetModel(models_pb2.GetModelRequest(name="all-minilm-l6-v2"),
                            timeout=5).name == "all-minilm-l6-v2"
@@ -67,10 +69,6 @@ def test_errors_carry_codes_and_messages(start_server):
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
     inference = inference_pb2_grpc.InferenceStub(server.channel)
-    with pytest.raises(grpc.RpcError) as error:
-        inference.Embed(inference_pb2.EmbedRequest(model="all-minilm-l6-v2", inputs=["hi"]),
-                        timeout=5)
-    assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
     with pytest.raises(grpc.RpcError) as error:
         list(inference.Generate(inference_pb2.GenerateRequest(model="smollm2-135m-instruct",
                                                               prompt="Hi"), timeout=5))
@@ -133,8 +131,12 @@ def test_cli_clients_talk_to_the_server(start_server):
     assert names == ["all-minilm-l6-v2", "smollm2-135m-instruct"]
 
     embed = run_cli("embed", "--server", server.address, "-m", "all-minilm-l6-v2", "hello")
-    assert embed.returncode == 1
-    assert "Embed: UNIMPLEMENTED" in embed.stderr
+    assert embed.returncode == 0, embed.stderr
+    assert len(json.loads(embed.stdout)["embeddings"][0]["values"]) == 384
+
+    generate = run_cli("generate", "--server", server.address, "-m", "smollm2-135m-instruct", "Hi")
+    assert generate.returncode == 1
+    assert "Generate: UNIMPLEMENTED" in generate.stderr
 
     version = run_cli("version")
     assert version.returncode == 0 and version.stdout.startswith("trustformers ")

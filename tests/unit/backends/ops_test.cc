@@ -152,6 +152,9 @@ TEST_CASE("ops: pooling, normalisation, gather, concat, add", "[backends][ops]")
   CHECK(mean.data<float>()[2] == -1.0f);
   Tensor first = *Pool(x, offsets, PoolingMode::kFirst);
   CHECK(first.data<float>()[1] == 2.0f);
+  Tensor last = *Pool(x, offsets, PoolingMode::kLast);
+  CHECK(last.data<float>()[0] == 5.0f);
+  CHECK(last.data<float>()[2] == -1.0f);
   Tensor max = *Pool(x, offsets, PoolingMode::kMax);
   CHECK(max.data<float>()[0] == 5.0f);
   CHECK(max.data<float>()[1] == 6.0f);

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -68,6 +69,13 @@ TEST_CASE("config: config/default.yaml equals the built-in defaults", "[config]"
 }
 
 TEST_CASE("config: model_dir falls back to TRUSTFORMERS_HOME", "[config]") {
+  // Other tests read these variables: put them back afterwards.
+  const char* saved_home = std::getenv("HOME");
+  const char* saved_tf_home = std::getenv("TRUSTFORMERS_HOME");
+  const std::string home = saved_home != nullptr ? saved_home : "";
+  const std::optional<std::string> tf_home =
+      saved_tf_home != nullptr ? std::optional<std::string>(saved_tf_home) : std::nullopt;
+
   Config config;
   config.models.push_back({"m", "rel/model", "cpu"});
   setenv("TRUSTFORMERS_HOME", "/srv/tf-models", 1);
@@ -75,6 +83,9 @@ TEST_CASE("config: model_dir falls back to TRUSTFORMERS_HOME", "[config]") {
   unsetenv("TRUSTFORMERS_HOME");
   setenv("HOME", "/home/someone", 1);
   CHECK(ResolvedModelDir(config) == "/home/someone/.cache/trustformers/models");
+
+  setenv("HOME", home.c_str(), 1);
+  if (tf_home.has_value()) setenv("TRUSTFORMERS_HOME", tf_home->c_str(), 1);
 }
 
 TEST_CASE("config: unknown keys are named with their line", "[config]") {

@@ -21,10 +21,11 @@ std::future<absl::StatusOr<std::vector<EncoderOutput>>> Submit(
     EncoderQueue::IsCancelled cancelled = {}) {
   auto promise = std::make_shared<std::promise<absl::StatusOr<std::vector<EncoderOutput>>>>();
   auto future = promise->get_future();
-  absl::Status status = queue.Submit(std::move(inputs), std::move(cancelled),
-                                     [promise](absl::StatusOr<std::vector<EncoderOutput>> result) {
-                                       promise->set_value(std::move(result));
-                                     });
+  absl::Status status =
+      queue.Submit(std::move(inputs), backends::PoolingMode::kMean, std::move(cancelled),
+                   [promise](absl::StatusOr<std::vector<EncoderOutput>> result) {
+                     promise->set_value(std::move(result));
+                   });
   if (!status.ok()) promise->set_value(status);
   return future;
 }
@@ -36,7 +37,7 @@ TEST_CASE("encoder queue: batched results equal one-at-a-time results", "[engine
       {{101, 102}, {}}};
   std::vector<std::vector<float>> alone;
   {
-    EncoderQueue queue(&MiniLm(), backends::PoolingMode::kMean, {});
+    EncoderQueue queue(&MiniLm(), {});
     for (const EncoderInput& input : inputs) {
       auto result = Submit(queue, {input}).get();
       REQUIRE(result.ok());
@@ -44,7 +45,7 @@ TEST_CASE("encoder queue: batched results equal one-at-a-time results", "[engine
     }
   }
   // A budget of 12 tokens forces the 17 tokens of the second request into two passes.
-  EncoderQueue queue(&MiniLm(), backends::PoolingMode::kMean, {12, 16});
+  EncoderQueue queue(&MiniLm(), {12, 16});
   auto first = Submit(queue, {inputs[0]});
   auto second = Submit(queue, {inputs[1], inputs[2]});
   auto a = first.get(), b = second.get();
@@ -61,7 +62,7 @@ TEST_CASE("encoder queue: batched results equal one-at-a-time results", "[engine
 
 TEST_CASE("encoder queue: cancelled callers are dropped, failures stay local",
           "[engine][encoder]") {
-  EncoderQueue queue(&MiniLm(), backends::PoolingMode::kMean, {});
+  EncoderQueue queue(&MiniLm(), {});
   auto gone = Submit(queue, {{{101, 102}, {}}}, [] { return true; });
   auto bad = Submit(queue, {{{101, 999999, 102}, {}}});
   auto good = Submit(queue, {{{101, 7592, 102}, {}}});
@@ -74,7 +75,7 @@ TEST_CASE("encoder queue: cancelled callers are dropped, failures stay local",
 }
 
 TEST_CASE("encoder queue: a full queue answers RESOURCE_EXHAUSTED", "[engine][encoder]") {
-  EncoderQueue queue(&MiniLm(), backends::PoolingMode::kMean, {16384, 2});
+  EncoderQueue queue(&MiniLm(), {16384, 2});
   std::vector<std::future<absl::StatusOr<std::vector<EncoderOutput>>>> futures;
   const std::vector<int32_t> long_input(500, 2000);
   for (int i = 0; i < 20; ++i) futures.push_back(Submit(queue, {{long_input, {}}}));

@@ -1,6 +1,7 @@
 #include "engine/model_registry.h"
 
 #include "catch2/catch.hpp"
+#include "unit/models/model_fixtures.h"
 #include "unit/temp_dir.h"
 
 namespace trustformers::engine {
@@ -17,19 +18,19 @@ config::Config ConfigWith(const TempDir& dir, std::vector<config::ModelConfig> m
 
 TEST_CASE("registry: configured models become READY with their tasks", "[engine]") {
   TempDir dir;
-  dir.Write("enc/config.json", R"({"architectures": ["BertModel"]})");
-  dir.Write("enc/model.safetensors", "weights");
-  dir.Write("cls/config.json", R"({"architectures": ["BertForSequenceClassification"]})");
-  dir.Write("cls/model.safetensors", "weights");
   std::string gguf = "GGUF";
   gguf += std::string("\x03\0\0\0", 4) + std::string(16, '\0');
   dir.Write("gen.gguf", gguf);
+  const std::string classifier = testing::AssembleClassifier(dir, "classifier_config.json");
 
-  ModelRegistry registry(
-      ConfigWith(dir, {{"enc", "enc", "cpu"}, {"cls", "cls", "cpu"}, {"gen", "gen.gguf", "cpu"}}));
+  ModelRegistry registry(ConfigWith(dir, {{"enc", testing::MiniLmDir(), "cpu"},
+                                          {"cls", classifier, "cpu"},
+                                          {"gen", "gen.gguf", "cpu"}}));
   CHECK_FALSE(registry.AllReady());
   CHECK(registry.List()[0].state == ModelState::kLoading);
-  REQUIRE(registry.LoadConfiguredModels().ok());
+  const absl::Status loaded = registry.LoadConfiguredModels();
+  INFO(loaded.ToString());
+  REQUIRE(loaded.ok());
   CHECK(registry.AllReady());
 
   const std::vector<ModelEntry> entries = registry.List();
@@ -37,6 +38,10 @@ TEST_CASE("registry: configured models become READY with their tasks", "[engine]
   CHECK(entries[0].name == "enc");
   CHECK(entries[0].tasks == std::vector<ModelTask>{ModelTask::kEmbed});
   CHECK(entries[0].base_model);
+  REQUIRE(entries[0].encoder != nullptr);
+  CHECK(entries[0].embedding_dimensions == 384);
+  CHECK(entries[0].max_context_tokens == 256);
+  CHECK(entries[1].labels == std::vector<std::string>{"negative", "neutral", "positive"});
   CHECK(entries[1].tasks == std::vector<ModelTask>{ModelTask::kClassify, ModelTask::kEmbed});
   CHECK(entries[2].tasks == std::vector<ModelTask>{ModelTask::kGenerate});
   CHECK(entries[2].format == models::ModelFormat::kGguf);
@@ -49,9 +54,8 @@ TEST_CASE("registry: configured models become READY with their tasks", "[engine]
 
 TEST_CASE("registry: a model that fails to load is FAILED with the reason", "[engine]") {
   TempDir dir;
-  dir.Write("ok/config.json", R"({"architectures": ["BertModel"]})");
-  dir.Write("ok/model.safetensors", "w");
-  ModelRegistry registry(ConfigWith(dir, {{"ok", "ok", "cpu"}, {"gone", "missing", "cpu"}}));
+  ModelRegistry registry(
+      ConfigWith(dir, {{"ok", testing::MiniLmDir(), "cpu"}, {"gone", "missing", "cpu"}}));
   const absl::Status status = registry.LoadConfiguredModels();
   CHECK(status.code() == absl::StatusCode::kNotFound);
   CHECK(status.message().find("model 'gone': model path") != std::string::npos);
@@ -61,6 +65,16 @@ TEST_CASE("registry: a model that fails to load is FAILED with the reason", "[en
   CHECK(gone->state == ModelState::kFailed);
   CHECK(gone->error == status.message());
   CHECK(registry.Get("ok")->state == ModelState::kReady);
+}
+
+TEST_CASE("registry: a broken encoder checkpoint fails with the file's problem", "[engine]") {
+  TempDir dir;
+  dir.Write("enc/config.json", R"({"architectures": ["BertModel"], "vocab_size": 10})");
+  dir.Write("enc/model.safetensors", "not safetensors");
+  ModelRegistry registry(ConfigWith(dir, {{"enc", "enc", "cpu"}}));
+  const absl::Status status = registry.LoadConfiguredModels();
+  CHECK(status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(status.message().find("model 'enc': safetensors file") != std::string::npos);
 }
 
 TEST_CASE("registry: unknown architectures and devices are refused", "[engine]") {

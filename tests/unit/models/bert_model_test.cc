@@ -76,25 +76,10 @@ TEST_CASE("bert: all-MiniLM embeddings equal sentence-transformers", "[models][b
   }
 }
 
-// The fixture's classifier: the base checkpoint plus a 3-label head, assembled as a sharded
-// folder the way a user would lay it out.
-std::string AssembleClassifier(const testing::TempDir& dir, const std::string& config) {
-  namespace fs = std::filesystem;
-  const fs::path folder = dir.path() / "classifier";
-  fs::create_directories(folder);
-  const std::string golden = testing::GoldenDir() + "/bert/";
-  fs::copy_file(golden + config, folder / "config.json");
-  fs::copy_file(golden + "classifier_model.safetensors.index.json",
-                folder / "model.safetensors.index.json");
-  fs::copy_file(golden + "classifier_head.safetensors", folder / "classifier_head.safetensors");
-  fs::create_symlink(testing::MiniLmDir() + "/model.safetensors", folder / "base.safetensors");
-  return folder.string();
-}
-
 TEST_CASE("bert: sequence-classification logits equal transformers", "[models][bert]") {
   testing::TempDir dir;
   absl::StatusOr<std::unique_ptr<BertModel>> model =
-      BertModel::Load(AssembleClassifier(dir, "classifier_config.json"));
+      BertModel::Load(testing::AssembleClassifier(dir, "classifier_config.json"));
   REQUIRE(model.ok());
   REQUIRE((*model)->has_classifier());
   CHECK((*model)->num_labels() == 3);

@@ -2,10 +2,12 @@
 #pragma once
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "nlohmann/json.hpp"
+#include "unit/temp_dir.h"
 
 namespace trustformers::testing {
 
@@ -23,6 +25,24 @@ inline std::string GoldenDir() { return std::string(TF_SOURCE_DIR) + "/tests/gol
 inline nlohmann::json ReadGolden(const std::string& relative) {
   std::ifstream in(GoldenDir() + "/" + relative);
   return nlohmann::json::parse(in);
+}
+
+// The fixture's classifier: the base checkpoint plus a 3-label head, assembled in `dir` as a
+// sharded folder the way a user would lay it out. `config` names the config file in
+// tests/golden/bert/. Returns the folder.
+inline std::string AssembleClassifier(const TempDir& dir, const std::string& config) {
+  namespace fs = std::filesystem;
+  const fs::path folder = dir.path() / "classifier";
+  fs::create_directories(folder);
+  const std::string golden = GoldenDir() + "/bert/";
+  fs::copy_file(golden + config, folder / "config.json");
+  fs::copy_file(golden + "classifier_model.safetensors.index.json",
+                folder / "model.safetensors.index.json");
+  fs::copy_file(golden + "classifier_head.safetensors", folder / "classifier_head.safetensors");
+  fs::create_symlink(MiniLmDir() + "/model.safetensors", folder / "base.safetensors");
+  // The classifier shares the base model's tokenizer.
+  fs::copy_file(MiniLmDir() + "/tokenizer.json", folder / "tokenizer.json");
+  return folder.string();
 }
 
 }  // namespace trustformers::testing

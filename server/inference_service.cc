@@ -1,0 +1,240 @@
+#include "server/inference_service.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "server/status_mapping.h"
+
+namespace trustformers::server {
+namespace {
+
+constexpr size_t kMaxRequestIdLength = 128;
+
+grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+engine::Truncation TruncationFromProto(v1::Truncation truncation) {
+  switch (truncation) {
+    case v1::TRUNCATION_NONE:
+      return engine::Truncation::kNone;
+    case v1::TRUNCATION_END:
+      return engine::Truncation::kEnd;
+    case v1::TRUNCATION_START:
+      return engine::Truncation::kStart;
+    default:
+      return engine::Truncation::kModelDefault;
+  }
+}
+
+absl::Status CheckRequestId(const std::string& id) {
+  if (id.size() > kMaxRequestIdLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request_id has ", id.size(), " characters; at most 128 are allowed"));
+  }
+  for (char c : id) {
+    if (c < 0x20 || c > 0x7e) {
+      return absl::InvalidArgumentError("request_id must be printable ASCII");
+    }
+  }
+  return absl::OkStatus();
+}
+
+void SetUsage(const std::vector<int32_t>& token_counts, v1::Usage* usage) {
+  int32_t total = 0;
+  for (int32_t n : token_counts) total += n;
+  usage->set_prompt_tokens(total);
+  usage->set_total_tokens(total);
+}
+
+}  // namespace
+
+std::string InferenceService::RequestId(const std::string& given, const char* prefix) {
+  if (!given.empty()) return given;
+  return absl::StrCat(prefix, "-", next_request_id_.fetch_add(1));
+}
+
+absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> InferenceService::Encoder(
+    const std::string& name, const char* task) const {
+  if (name.empty()) return absl::InvalidArgumentError("'model' is required");
+  absl::StatusOr<engine::ModelEntry> entry = registry_->Get(name);
+  if (!entry.ok()) return entry.status();
+  if (entry->state == engine::ModelState::kLoading ||
+      entry->state == engine::ModelState::kUnloading) {
+    return absl::UnavailableError(absl::StrCat("model '", name, "' is not ready; retry shortly"));
+  }
+  if (entry->state == engine::ModelState::kFailed) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model '", name, "' failed to load: ", entry->error));
+  }
+  if (entry->encoder == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model '", name, "' cannot ", task, ": it is not an encoder model"));
+  }
+  return entry->encoder;
+}
+
+grpc::ServerUnaryReactor* InferenceService::Embed(grpc::CallbackServerContext* context,
+                                                  const v1::EmbedRequest* request,
+                                                  v1::EmbedResponse* response) {
+  if (absl::Status s = CheckRequestId(request->request_id()); !s.ok()) return Finish(context, s);
+  absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> encoder =
+      Encoder(request->model(), "embed");
+  if (!encoder.ok()) return Finish(context, encoder.status());
+
+  engine::EmbedCall call;
+  call.texts.assign(request->inputs().begin(), request->inputs().end());
+  for (const v1::TokenIds& ids : request->input_token_ids()) {
+    call.token_ids.emplace_back(ids.ids().begin(), ids.ids().end());
+  }
+  if (call.texts.empty() == call.token_ids.empty()) {
+    return Finish(context,
+                  absl::InvalidArgumentError("give exactly one of 'inputs' and 'input_token_ids'"));
+  }
+  switch (request->pooling()) {
+    case v1::POOLING_MEAN:
+      call.pooling = backends::PoolingMode::kMean;
+      break;
+    case v1::POOLING_CLS:
+      call.pooling = backends::PoolingMode::kFirst;
+      break;
+    case v1::POOLING_MAX:
+      call.pooling = backends::PoolingMode::kMax;
+      break;
+    case v1::POOLING_LAST:
+      call.pooling = backends::PoolingMode::kLast;
+      break;
+    default:
+      break;
+  }
+  if (request->has_normalize()) call.normalize = request->normalize();
+  if (request->has_dimensions()) call.dimensions = request->dimensions();
+  call.truncation = TruncationFromProto(request->truncation());
+
+  response->set_model(request->model());
+  response->set_request_id(RequestId(request->request_id(), "embed"));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::shared_ptr<engine::EncoderEngine> keep = *encoder;
+  keep->Embed(
+      std::move(call), [context] { return context->IsCancelled(); },
+      [reactor, response, keep](absl::StatusOr<engine::EmbedResult> result) {
+        if (result.ok()) {
+          for (size_t i = 0; i < result->embeddings.size(); ++i) {
+            v1::Embedding* embedding = response->add_embeddings();
+            embedding->mutable_values()->Add(result->embeddings[i].begin(),
+                                             result->embeddings[i].end());
+            embedding->set_index(static_cast<int32_t>(i));
+            embedding->set_token_count(result->token_counts[i]);
+          }
+          SetUsage(result->token_counts, response->mutable_usage());
+        }
+        reactor->Finish(ToGrpcStatus(result.status()));
+      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InferenceService::Classify(grpc::CallbackServerContext* context,
+                                                     const v1::ClassifyRequest* request,
+                                                     v1::ClassifyResponse* response) {
+  if (absl::Status s = CheckRequestId(request->request_id()); !s.ok()) return Finish(context, s);
+  absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> encoder =
+      Encoder(request->model(), "classify");
+  if (!encoder.ok()) return Finish(context, encoder.status());
+
+  engine::ClassifyCall call;
+  call.texts.assign(request->inputs().begin(), request->inputs().end());
+  call.text_pairs.assign(request->text_pairs().begin(), request->text_pairs().end());
+  call.top_k = request->top_k();
+  switch (request->function_to_apply()) {
+    case v1::CLASSIFICATION_FUNCTION_SOFTMAX:
+      call.function = engine::ScoreFunction::kSoftmax;
+      break;
+    case v1::CLASSIFICATION_FUNCTION_SIGMOID:
+      call.function = engine::ScoreFunction::kSigmoid;
+      break;
+    case v1::CLASSIFICATION_FUNCTION_NONE:
+      call.function = engine::ScoreFunction::kNone;
+      break;
+    default:
+      break;
+  }
+  call.truncation = TruncationFromProto(request->truncation());
+
+  response->set_model(request->model());
+  response->set_request_id(RequestId(request->request_id(), "classify"));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::shared_ptr<engine::EncoderEngine> keep = *encoder;
+  keep->Classify(
+      std::move(call), [context] { return context->IsCancelled(); },
+      [reactor, response, keep](absl::StatusOr<engine::ClassifyResult> result) {
+        if (result.ok()) {
+          for (size_t i = 0; i < result->labels.size(); ++i) {
+            v1::Classification* c = response->add_classifications();
+            c->set_index(static_cast<int32_t>(i));
+            for (const engine::LabelScore& label : result->labels[i]) {
+              v1::LabelScore* out = c->add_labels();
+              out->set_label(label.label);
+              out->set_id(label.id);
+              out->set_score(label.score);
+              out->set_logit(label.logit);
+            }
+          }
+          SetUsage(result->token_counts, response->mutable_usage());
+        }
+        reactor->Finish(ToGrpcStatus(result.status()));
+      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext* context,
+                                                     const v1::TokenizeRequest* request,
+                                                     v1::TokenizeResponse* response) {
+  absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> encoder =
+      Encoder(request->model(), "tokenize");
+  if (!encoder.ok()) return Finish(context, encoder.status());
+  if (request->has_messages()) {
+    return Finish(context, absl::FailedPreconditionError(absl::StrCat(
+                               "model '", request->model(),
+                               "' has no chat template; send 'text' instead of 'messages'")));
+  }
+  absl::StatusOr<tokenizers::Encoding> encoding = (*encoder)->tokenizer().Encode(
+      request->text(), request->has_add_special_tokens() ? request->add_special_tokens() : true);
+  if (!encoding.ok()) return Finish(context, encoding.status());
+  for (size_t i = 0; i < encoding->ids.size(); ++i) {
+    response->add_token_ids(static_cast<int32_t>(encoding->ids[i]));
+    if (request->return_tokens()) response->add_tokens(encoding->tokens[i]);
+    if (request->return_offsets()) {
+      v1::Offset* offset = response->add_offsets();
+      offset->set_start(static_cast<int32_t>(encoding->offsets[i].start));
+      offset->set_end(static_cast<int32_t>(encoding->offsets[i].end));
+    }
+  }
+  response->set_count(static_cast<int32_t>(encoding->ids.size()));
+  response->set_max_model_len(static_cast<int32_t>((*encoder)->max_input_tokens()));
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerContext* context,
+                                                       const v1::DetokenizeRequest* request,
+                                                       v1::DetokenizeResponse* response) {
+  absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> encoder =
+      Encoder(request->model(), "detokenize");
+  if (!encoder.ok()) return Finish(context, encoder.status());
+  std::vector<uint32_t> ids;
+  const size_t vocab = (*encoder)->tokenizer().vocab_size();
+  for (int i = 0; i < request->token_ids_size(); ++i) {
+    const int32_t id = request->token_ids(i);
+    if (id < 0 || static_cast<size_t>(id) >= vocab) {
+      return Finish(context, absl::InvalidArgumentError(
+                                 absl::StrCat("token id ", id, " at position ", i,
+                                              " is outside the vocabulary [0, ", vocab, ")")));
+    }
+    ids.push_back(static_cast<uint32_t>(id));
+  }
+  response->set_text((*encoder)->tokenizer().Decode(
+      ids, request->has_skip_special_tokens() ? request->skip_special_tokens() : true));
+  return Finish(context, absl::OkStatus());
+}
+
+}  // namespace trustformers::server
