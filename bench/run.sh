@@ -6,3 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 "$build/venv/bin/python" bench/grpc_overhead.py --build "$build" --markdown BENCHMARKS.md
+scripts/setup-ref-venv.sh
+"$build/venv/bin/python" bench/embed.py --build "$build" --markdown BENCHMARKS.md
