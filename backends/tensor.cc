@@ -1,7 +1,11 @@
 #include "backends/tensor.h"
 
+#include <bit>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -9,10 +13,66 @@
 
 namespace trustformers::backends {
 
+namespace {
+
+constexpr size_t kAlign = 64;  // a cache line and an AVX-512 register
+// Activations of a forward pass are megabytes and die microseconds later. Freed to the system,
+// each would come back as fresh pages that fault on first touch (glibc maps blocks over 32 MiB
+// directly), so large blocks are kept in power-of-two size classes and reused.
+constexpr size_t kPooledFrom = 64 * 1024;
+constexpr size_t kMaxPooledBytes = size_t{1} << 30;
+
+class BlockPool {
+ public:
+  static BlockPool& Get() {
+    static BlockPool* pool = new BlockPool();  // never destroyed: buffers may outlive statics
+    return *pool;
+  }
+
+  static size_t SizeClass(size_t bytes) { return std::bit_ceil(bytes); }
+
+  void* Take(size_t size_class) {
+    {
+      std::lock_guard lock(mutex_);
+      auto it = free_.find(size_class);
+      if (it != free_.end() && !it->second.empty()) {
+        void* block = it->second.back();
+        it->second.pop_back();
+        cached_ -= size_class;
+        return block;
+      }
+    }
+    return std::aligned_alloc(kAlign, size_class);
+  }
+
+  void Give(void* block, size_t size_class) {
+    {
+      std::lock_guard lock(mutex_);
+      if (cached_ + size_class <= kMaxPooledBytes) {
+        free_[size_class].push_back(block);
+        cached_ += size_class;
+        return;
+      }
+    }
+    std::free(block);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  size_t cached_ = 0;
+};
+
+}  // namespace
+
 std::shared_ptr<Buffer> Buffer::Allocate(size_t bytes) {
-  constexpr size_t kAlign = 64;  // a cache line and an AVX-512 register
-  const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
-  void* data = std::aligned_alloc(kAlign, rounded == 0 ? kAlign : rounded);
+  void* data = nullptr;
+  if (bytes >= kPooledFrom) {
+    data = BlockPool::Get().Take(BlockPool::SizeClass(bytes));
+  } else {
+    const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+    data = std::aligned_alloc(kAlign, rounded == 0 ? kAlign : rounded);
+  }
   return std::shared_ptr<Buffer>(new Buffer(data, bytes, /*owned=*/true, nullptr));
 }
 
@@ -23,7 +83,12 @@ std::shared_ptr<Buffer> Buffer::Borrow(const void* data, size_t bytes,
 }
 
 Buffer::~Buffer() {
-  if (owned_) std::free(data_);
+  if (!owned_) return;
+  if (size_ >= kPooledFrom) {
+    BlockPool::Get().Give(data_, BlockPool::SizeClass(size_));
+  } else {
+    std::free(data_);
+  }
 }
 
 Shape ContiguousStrides(const Shape& shape) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: runs every side-by-side benchmark and rewrites its table in BENCHMARKS.md.
-# Peers that a benchmark compares against are installed into the build's virtualenv here, never
-# by `make test`.
+# The peers it compares against (PyTorch, ONNX Runtime) live in the reference virtualenv outside
+# the source tree, installed here by scripts/setup-ref-venv.sh, never by `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
