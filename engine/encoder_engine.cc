@@ -155,16 +155,75 @@ void EncoderEngine::Embed(EmbedCall call, EncoderQueue::IsCancelled cancelled,
   if (!submitted.ok()) done(submitted);
 }
 
+void EncoderEngine::ClassifyZeroShot(ClassifyCall call, EncoderQueue::IsCancelled cancelled,
+                                     Callback<ClassifyResult> done) {
+  constexpr size_t kMaxCandidateLabels = 256;
+  if (call.candidate_labels.size() > kMaxCandidateLabels) {
+    done(absl::InvalidArgumentError(
+        absl::StrCat(call.candidate_labels.size(), " candidate labels; at most 256 are accepted")));
+    return;
+  }
+  if (!call.text_pairs.empty()) {
+    done(absl::InvalidArgumentError("text_pairs cannot be combined with candidate_labels"));
+    return;
+  }
+  const size_t inputs = call.texts.size();
+  const std::vector<std::string> labels = call.candidate_labels;
+  const size_t top_k =
+      call.top_k == 0 ? labels.size() : std::min(labels.size(), static_cast<size_t>(call.top_k));
+  // Inputs and labels embedded in one call, so they share a batch.
+  EmbedCall embed;
+  embed.texts = std::move(call.texts);
+  embed.texts.insert(embed.texts.end(), labels.begin(), labels.end());
+  embed.normalize = true;
+  embed.truncation = call.truncation;
+  Embed(std::move(embed), std::move(cancelled),
+        [done, inputs, labels, top_k](absl::StatusOr<EmbedResult> embedded) {
+          if (!embedded.ok()) {
+            done(embedded.status());
+            return;
+          }
+          ClassifyResult result;
+          for (size_t i = 0; i < inputs; ++i) {
+            const std::vector<float>& input = embedded->embeddings[i];
+            std::vector<LabelScore> scores;
+            for (size_t l = 0; l < labels.size(); ++l) {
+              const std::vector<float>& label = embedded->embeddings[inputs + l];
+              double cosine = 0;  // both are unit vectors
+              for (size_t d = 0; d < input.size(); ++d) cosine += double{input[d]} * label[d];
+              scores.push_back({labels[l], static_cast<int32_t>(l), static_cast<float>(cosine),
+                                static_cast<float>(cosine)});
+            }
+            std::stable_sort(
+                scores.begin(), scores.end(),
+                [](const LabelScore& a, const LabelScore& b) { return a.score > b.score; });
+            scores.resize(top_k);
+            result.labels.push_back(std::move(scores));
+            result.token_counts.push_back(embedded->token_counts[i]);
+          }
+          done(std::move(result));
+        });
+}
+
 void EncoderEngine::Classify(ClassifyCall call, EncoderQueue::IsCancelled cancelled,
                              Callback<ClassifyResult> done) {
+  if (call.top_k < 0) {
+    done(absl::InvalidArgumentError(absl::StrCat("top_k ", call.top_k, " is negative")));
+    return;
+  }
+  if (!call.candidate_labels.empty()) {
+    if (call.texts.empty()) {
+      done(absl::InvalidArgumentError("no inputs given"));
+      return;
+    }
+    ClassifyZeroShot(std::move(call), std::move(cancelled), std::move(done));
+    return;
+  }
   if (!can_classify()) {
     done(absl::FailedPreconditionError(
         "this model has no sequence-classification head; use Embed, or load a "
-        "...ForSequenceClassification checkpoint"));
-    return;
-  }
-  if (call.top_k < 0) {
-    done(absl::InvalidArgumentError(absl::StrCat("top_k ", call.top_k, " is negative")));
+        "...ForSequenceClassification checkpoint, or give candidate_labels for zero-shot "
+        "ranking by embedding similarity"));
     return;
   }
   absl::StatusOr<std::vector<models::EncoderInput>> inputs =

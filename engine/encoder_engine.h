@@ -49,6 +49,8 @@ struct ClassifyCall {
   int32_t top_k = 0;
   ScoreFunction function = ScoreFunction::kModelDefault;
   Truncation truncation = Truncation::kModelDefault;
+  // Zero-shot: rank these labels by cosine similarity of embeddings instead of using a head.
+  std::vector<std::string> candidate_labels;
 };
 
 struct LabelScore {
@@ -82,7 +84,8 @@ class EncoderEngine {
   // Validation and tokenization run on the caller's thread; `done` runs once, on the queue's
   // thread or, for errors found before queueing, on the caller's.
   void Embed(EmbedCall call, EncoderQueue::IsCancelled cancelled, Callback<EmbedResult> done);
-  // FAILED_PRECONDITION for a model without a classification head.
+  // FAILED_PRECONDITION for a model without a classification head, unless the call gives
+  // candidate labels (zero-shot by embedding similarity).
   void Classify(ClassifyCall call, EncoderQueue::IsCancelled cancelled,
                 Callback<ClassifyResult> done);
 
@@ -103,6 +106,9 @@ class EncoderEngine {
   absl::StatusOr<std::vector<models::EncoderInput>> Tokenize(const std::vector<std::string>& texts,
                                                              const std::vector<std::string>& pairs,
                                                              Truncation truncation) const;
+
+  void ClassifyZeroShot(ClassifyCall call, EncoderQueue::IsCancelled cancelled,
+                        Callback<ClassifyResult> done);
 
   std::unique_ptr<models::BertModel> model_;
   std::unique_ptr<tokenizers::Tokenizer> tokenizer_;

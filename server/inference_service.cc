@@ -146,6 +146,8 @@ grpc::ServerUnaryReactor* InferenceService::Classify(grpc::CallbackServerContext
   call.texts.assign(request->inputs().begin(), request->inputs().end());
   call.text_pairs.assign(request->text_pairs().begin(), request->text_pairs().end());
   call.top_k = request->top_k();
+  call.candidate_labels.assign(request->candidate_labels().begin(),
+                               request->candidate_labels().end());
   switch (request->function_to_apply()) {
     case v1::CLASSIFICATION_FUNCTION_SOFTMAX:
       call.function = engine::ScoreFunction::kSoftmax;

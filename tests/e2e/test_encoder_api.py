@@ -129,6 +129,30 @@ def test_truncation_and_errors(inference):
                                timeout=30).embeddings) == 1
 
 
+def test_zero_shot_classification_by_embedding_similarity(inference):
+    labels = ["sports", "cooking", "finance"]
+    response = inference.Classify(inference_pb2.ClassifyRequest(
+        model="all-minilm-l6-v2", candidate_labels=labels,
+        inputs=["The striker scored twice in the final minutes of the match.",
+                "Whisk the eggs with sugar, then fold in the flour.",
+                "The central bank raised interest rates by half a point."]), timeout=60)
+    assert [c.labels[0].label for c in response.classifications] == labels
+    first = response.classifications[0].labels
+    assert [l.id for l in first][0] == 0
+    assert all(-1.0 <= l.score <= 1.0 for l in first)
+    assert first[0].score > first[1].score >= first[2].score
+    # The score is the cosine of the two embeddings the Embed call returns.
+    a = inference.Embed(inference_pb2.EmbedRequest(
+        model="all-minilm-l6-v2", inputs=["The striker scored twice in the final minutes of the "
+                                          "match.", "sports"]), timeout=30).embeddings
+    cosine = sum(x * y for x, y in zip(a[0].values, a[1].values))
+    assert abs(first[0].score - cosine) < 1e-5
+    top = inference.Classify(inference_pb2.ClassifyRequest(
+        model="all-minilm-l6-v2", candidate_labels=labels, inputs=["pasta recipe"], top_k=1),
+        timeout=30)
+    assert [l.label for l in top.classifications[0].labels] == ["cooking"]
+
+
 def test_tokenize_and_detokenize(inference):
     item = EMBEDDINGS[1]
     response = inference.Tokenize(inference_pb2.TokenizeRequest(
