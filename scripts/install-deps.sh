@@ -19,7 +19,7 @@ BUILD_PACKAGES=(
   # compute backends
   libdnnl-dev ocl-icd-opencl-dev libvulkan-dev glslc mesa-vulkan-drivers
   # tokenizers, job store
-  libsentencepiece-dev libutf8proc-dev libpcre2-dev libsqlite3-dev
+  libsentencepiece-dev libutf8proc-dev libpcre2-dev libsqlite3-dev zlib1g-dev
   # tests and micro-benchmarks
   catch2 libbenchmark-dev
 )

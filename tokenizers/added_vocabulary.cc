@@ -196,8 +196,7 @@ std::vector<AddedVocabulary::Match> AddedVocabulary::FindMatches(absl::string_vi
     size_t stop = pos + length;
     // The search resumes after the match itself, whether or not it is accepted or stretched.
     pos = stop;
-    if (entry.token.single_word &&
-        (EndsWithWord(text, start) || StartsWithWord(text, stop))) {
+    if (entry.token.single_word && (EndsWithWord(text, start) || StartsWithWord(text, stop))) {
       continue;
     }
     if (entry.token.lstrip) start = std::max(TrailingSpaceStart(text, start), taken_until);

@@ -60,10 +60,9 @@ void DecomposeCanonically(NormalizedString* text) {
   buffer.reserve(text->size());
   size_t unsorted_from = 0;
   auto sort_unsorted = [&]() {
-    std::stable_sort(buffer.begin() + static_cast<std::ptrdiff_t>(unsorted_from), buffer.end(),
-                     [](const Pending& a, const Pending& b) {
-                       return a.combining_class < b.combining_class;
-                     });
+    std::stable_sort(
+        buffer.begin() + static_cast<std::ptrdiff_t>(unsorted_from), buffer.end(),
+        [](const Pending& a, const Pending& b) { return a.combining_class < b.combining_class; });
     unsorted_from = buffer.size();
   };
   std::u32string decomposition;

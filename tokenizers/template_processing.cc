@@ -43,8 +43,8 @@ absl::StatusOr<Piece> ParsePiece(const json& item, const std::string& path) {
     piece.kind = Piece::Kind::kSpecialToken;
     piece.special_token = *std::move(id);
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, " must be a \"Sequence\" or a \"SpecialToken\", not \"", kind, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " must be a \"Sequence\" or a \"SpecialToken\", not \"", kind, "\""));
   }
   return piece;
 }
@@ -73,8 +73,8 @@ absl::StatusOr<TemplateProcessing::SpecialToken> ParseBertToken(const json& conf
   absl::StatusOr<const json*> field = RequiredField(config, "post_processor", key);
   if (!field.ok()) return field.status();
   if (!(*field)->is_array() || (*field)->size() != 2) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, " must be a [token, id] array, not ", DescribeJsonType(**field)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " must be a [token, id] array, not ", DescribeJsonType(**field)));
   }
   absl::StatusOr<std::string> token = AsString((**field)[0], absl::StrCat(path, "[0]"));
   if (!token.ok()) return token.status();
@@ -127,9 +127,8 @@ absl::StatusOr<TemplateProcessing> TemplateProcessing::FromJson(const json& conf
   absl::StatusOr<const json*> specials = RequiredField(config, "post_processor", "special_tokens");
   if (!specials.ok()) return specials.status();
   if (!(*specials)->is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("post_processor.special_tokens must be an object, not ",
-                     DescribeJsonType(**specials)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "post_processor.special_tokens must be an object, not ", DescribeJsonType(**specials)));
   }
   for (const auto& [key, value] : (*specials)->items()) {
     const std::string path = absl::StrCat("post_processor.special_tokens[\"", key, "\"]");
@@ -138,9 +137,8 @@ absl::StatusOr<TemplateProcessing> TemplateProcessing::FromJson(const json& conf
       absl::StatusOr<const json*> list = RequiredField(value, path, field_name);
       if (!list.ok()) return list.status();
       if (!(*list)->is_array()) {
-        return absl::InvalidArgumentError(absl::StrCat(path, ".", field_name,
-                                                       " must be an array, not ",
-                                                       DescribeJsonType(**list)));
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ".", field_name, " must be an array, not ", DescribeJsonType(**list)));
       }
       for (size_t i = 0; i < (*list)->size(); ++i) {
         const std::string item_path = absl::StrCat(path, ".", field_name, "[", i, "]");
@@ -156,8 +154,8 @@ absl::StatusOr<TemplateProcessing> TemplateProcessing::FromJson(const json& conf
       }
     }
     if (token.ids.size() != token.tokens.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(path, " has ", token.ids.size(),
-                                                     " ids but ", token.tokens.size(), " tokens"));
+      return absl::InvalidArgumentError(absl::StrCat(path, " has ", token.ids.size(), " ids but ",
+                                                     token.tokens.size(), " tokens"));
     }
     processing.special_tokens_[key] = std::move(token);
   }

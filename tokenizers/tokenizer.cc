@@ -30,19 +30,27 @@ absl::Status Prefixed(absl::string_view prefix, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat(prefix, status.message()));
 }
 
-// The component object at `key`, or nullptr when absent or null (Hugging Face's "none").
-absl::StatusOr<const json*> Component(const json& config, const char* key) {
-  const json* component = OptionalField(config, key);
-  if (component == nullptr) return nullptr;
-  absl::StatusOr<std::string> type = ComponentType(*component, key);
+// A component of tokenizer.json ("normalizer", "decoder", ...) and its type; `config` is null
+// when the component is absent or null (Hugging Face's "none").
+struct ComponentConfig {
+  const json* config = nullptr;
+  std::string type;
+};
+
+absl::StatusOr<ComponentConfig> Component(const json& config, const char* key) {
+  ComponentConfig component;
+  component.config = OptionalField(config, key);
+  if (component.config == nullptr) return component;
+  absl::StatusOr<std::string> type = ComponentType(*component.config, key);
   if (!type.ok()) return type.status();
+  component.type = *std::move(type);
   return component;
 }
 
 absl::Status Unsupported(absl::string_view component, absl::string_view type,
                          absl::string_view supported) {
-  return absl::UnimplementedError(absl::StrCat(component, " type '", type,
-                                               "' is not supported (supported: ", supported, ")"));
+  return absl::UnimplementedError(
+      absl::StrCat(component, " type '", type, "' is not supported (supported: ", supported, ")"));
 }
 
 // Byte offset -> code point index, for every character boundary of `text` and its end.
@@ -116,8 +124,10 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(absl::string_view
       if (type->get<std::string>() != "WordPiece") {
         return Unsupported("model", type->get<std::string>(), "WordPiece");
       }
-    } else if (!(*model)->contains("max_input_chars_per_word") || (*model)->contains("merges")) {
+    } else if ((*model)->contains("merges")) {
       // Untyped models are told apart by their fields, as Hugging Face does.
+      return Unsupported("model", "BPE", "WordPiece");
+    } else if (!(*model)->contains("max_input_chars_per_word")) {
       return absl::InvalidArgumentError(
           "model has no \"type\" field and does not have WordPiece's fields");
     }
@@ -125,40 +135,41 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(absl::string_view
     if (!wordpiece.ok()) return wordpiece.status();
     tokenizer->model_ = *std::move(wordpiece);
 
-    absl::StatusOr<const json*> normalizer = Component(config, "normalizer");
+    absl::StatusOr<ComponentConfig> normalizer = Component(config, "normalizer");
     if (!normalizer.ok()) return normalizer.status();
-    if (*normalizer != nullptr) {
-      const std::string type = (**normalizer)["type"].get<std::string>();
-      if (type != "BertNormalizer") return Unsupported("normalizer", type, "BertNormalizer");
-      absl::StatusOr<BertNormalizer> bert = BertNormalizer::FromJson(**normalizer);
+    if (normalizer->config != nullptr) {
+      if (normalizer->type != "BertNormalizer") {
+        return Unsupported("normalizer", normalizer->type, "BertNormalizer");
+      }
+      absl::StatusOr<BertNormalizer> bert = BertNormalizer::FromJson(*normalizer->config);
       if (!bert.ok()) return bert.status();
       tokenizer->normalizer_ = std::make_unique<BertNormalizer>(*bert);
     }
 
-    absl::StatusOr<const json*> pre_tokenizer = Component(config, "pre_tokenizer");
+    absl::StatusOr<ComponentConfig> pre_tokenizer = Component(config, "pre_tokenizer");
     if (!pre_tokenizer.ok()) return pre_tokenizer.status();
-    if (*pre_tokenizer != nullptr) {
-      const std::string type = (**pre_tokenizer)["type"].get<std::string>();
-      if (type != "BertPreTokenizer") {
-        return Unsupported("pre_tokenizer", type, "BertPreTokenizer");
+    if (pre_tokenizer->config != nullptr) {
+      if (pre_tokenizer->type != "BertPreTokenizer") {
+        return Unsupported("pre_tokenizer", pre_tokenizer->type, "BertPreTokenizer");
       }
       tokenizer->bert_pre_tokenizer_ = true;
     }
 
-    absl::StatusOr<const json*> post_processor = Component(config, "post_processor");
+    absl::StatusOr<ComponentConfig> post_processor = Component(config, "post_processor");
     if (!post_processor.ok()) return post_processor.status();
-    if (*post_processor != nullptr) {
-      absl::StatusOr<TemplateProcessing> processing = TemplateProcessing::FromJson(**post_processor);
+    if (post_processor->config != nullptr) {
+      absl::StatusOr<TemplateProcessing> processing =
+          TemplateProcessing::FromJson(*post_processor->config);
       if (!processing.ok()) return processing.status();
       tokenizer->post_processor_ = std::make_unique<TemplateProcessing>(*std::move(processing));
     }
 
-    absl::StatusOr<const json*> decoder = Component(config, "decoder");
+    absl::StatusOr<ComponentConfig> decoder = Component(config, "decoder");
     if (!decoder.ok()) return decoder.status();
-    if (*decoder != nullptr) {
-      const std::string type = (**decoder)["type"].get<std::string>();
-      if (type != "WordPiece") return Unsupported("decoder", type, "WordPiece");
-      absl::StatusOr<WordPieceDecoder> wordpiece_decoder = WordPieceDecoder::FromJson(**decoder);
+    if (decoder->config != nullptr) {
+      if (decoder->type != "WordPiece") return Unsupported("decoder", decoder->type, "WordPiece");
+      absl::StatusOr<WordPieceDecoder> wordpiece_decoder =
+          WordPieceDecoder::FromJson(*decoder->config);
       if (!wordpiece_decoder.ok()) return wordpiece_decoder.status();
       tokenizer->decoder_ = std::make_unique<WordPieceDecoder>(*std::move(wordpiece_decoder));
     }
@@ -171,8 +182,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(absl::string_view
     }
     const BertNormalizer* bert_normalizer = tokenizer->normalizer_.get();
     tokenizer->added_vocabulary_ = std::make_unique<AddedVocabulary>(
-        std::move(added_tokens), *tokenizer->model_,
-        [bert_normalizer](absl::string_view content) {
+        std::move(added_tokens), *tokenizer->model_, [bert_normalizer](absl::string_view content) {
           if (bert_normalizer == nullptr) return std::string(content);
           NormalizedString normalized = NormalizedString::FromUtf8(content, 0);
           bert_normalizer->Normalize(&normalized);
@@ -198,16 +208,16 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(absl::string_view
     for (const auto& [name, special] : tokenizer->post_processor_->special_tokens()) {
       for (uint32_t id : special.ids) {
         if (!tokenizer->IdToToken(id).has_value()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("post_processor special token '", name, "' has id ", id,
-                           ", which is not in the vocabulary"));
+          return absl::InvalidArgumentError(absl::StrCat("post_processor special token '", name,
+                                                         "' has id ", id,
+                                                         ", which is not in the vocabulary"));
         }
       }
     }
   }
   if (tokenizer->padding_.has_value() && !tokenizer->IdToToken(tokenizer->padding_->pad_id)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "padding.pad_id ", tokenizer->padding_->pad_id, " is not in the vocabulary"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("padding.pad_id ", tokenizer->padding_->pad_id, " is not in the vocabulary"));
   }
   return tokenizer;
 }
@@ -249,15 +259,15 @@ absl::Status Tokenizer::EncodeSplit(const NormalizedString& piece, uint32_t type
   return absl::OkStatus();
 }
 
-absl::StatusOr<Encoding> Tokenizer::EncodeSequence(absl::string_view text,
-                                                   uint32_t type_id) const {
+absl::StatusOr<Encoding> Tokenizer::EncodeSequence(absl::string_view text, uint32_t type_id) const {
   if (absl::Status status = ValidateUtf8(text); !status.ok()) return status;
   Encoding encoding;
 
   // Text between raw-matched added tokens: normalised, then searched for the normalised added
   // tokens, and what remains goes through the pre-tokenizer and the model.
   auto encode_plain = [&](size_t begin, size_t end) -> absl::Status {
-    NormalizedString normalized = NormalizedString::FromUtf8(text.substr(begin, end - begin), begin);
+    NormalizedString normalized =
+        NormalizedString::FromUtf8(text.substr(begin, end - begin), begin);
     if (normalizer_ != nullptr) normalizer_->Normalize(&normalized);
     if (normalized.empty()) return absl::OkStatus();
     const std::string utf8 = normalized.ToUtf8();
@@ -270,8 +280,7 @@ absl::StatusOr<Encoding> Tokenizer::EncodeSequence(absl::string_view text,
       const size_t match_begin = char_index[match.begin];
       const size_t match_end = char_index[match.end];
       if (done < match_begin) {
-        absl::Status status =
-            EncodeSplit(normalized.Slice(done, match_begin), type_id, &encoding);
+        absl::Status status = EncodeSplit(normalized.Slice(done, match_begin), type_id, &encoding);
         if (!status.ok()) return status;
       }
       encoding.Push(match.id, type_id, utf8.substr(match.begin, match.end - match.begin),
@@ -309,9 +318,9 @@ absl::StatusOr<Encoding> Tokenizer::PostProcess(Encoding a, std::optional<Encodi
                              ? post_processor_->AddedTokens(second != nullptr)
                              : 0;
     if (params.max_length < added) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("truncation max_length ", params.max_length, " is less than the ", added,
-                       " special tokens the post-processor adds"));
+      return absl::InvalidArgumentError(absl::StrCat("truncation max_length ", params.max_length,
+                                                     " is less than the ", added,
+                                                     " special tokens the post-processor adds"));
     }
     params.max_length -= added;
     if (absl::Status status = Truncate(params, &a, second); !status.ok()) return status;
@@ -349,8 +358,7 @@ absl::StatusOr<Encoding> Tokenizer::EncodeOne(absl::string_view first,
   return PostProcess(*std::move(a), std::move(b), options);
 }
 
-absl::StatusOr<Encoding> Tokenizer::Encode(absl::string_view text,
-                                           bool add_special_tokens) const {
+absl::StatusOr<Encoding> Tokenizer::Encode(absl::string_view text, bool add_special_tokens) const {
   EncodeOptions options = default_options();
   options.add_special_tokens = add_special_tokens;
   return EncodeOne(text, nullptr, options);

@@ -67,8 +67,8 @@ absl::StatusOr<TruncationParams> ParseTruncation(const nlohmann::json& config) {
     if (*direction == "Left") {
       params.direction = Side::kLeft;
     } else if (*direction != "Right") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "truncation.direction must be Left or Right, not \"", *direction, "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("truncation.direction must be Left or Right, not \"", *direction, "\""));
     }
   }
   return params;
@@ -103,8 +103,7 @@ absl::Status Truncate(const TruncationParams& params, Encoding* a, Encoding* b) 
       long_length = short_length + max_length % 2;
     }
     const bool a_is_longer = a->size() > b->size();
-    absl::Status status =
-        TruncateOne(a, a_is_longer ? long_length : short_length, stride, side);
+    absl::Status status = TruncateOne(a, a_is_longer ? long_length : short_length, stride, side);
     if (!status.ok()) return status;
     return TruncateOne(b, a_is_longer ? short_length : long_length, stride, side);
   }
@@ -116,9 +115,8 @@ absl::Status Truncate(const TruncationParams& params, Encoding* a, Encoding* b) 
   }
   if (target->size() <= to_remove) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "truncation: the ",
-        params.strategy == TruncationStrategy::kOnlyFirst ? "first" : "second", " sequence has ",
-        target->size(), " tokens, too few to remove the ", to_remove,
+        "truncation: the ", params.strategy == TruncationStrategy::kOnlyFirst ? "first" : "second",
+        " sequence has ", target->size(), " tokens, too few to remove the ", to_remove,
         " needed to respect max_length ", max_length));
   }
   return TruncateOne(target, target->size() - to_remove, stride, side);

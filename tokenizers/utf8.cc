@@ -2,15 +2,15 @@
 
 #include <cstdint>
 
-#include "absl/strings/str_format.h"
+#include "absl/strings/str_cat.h"
 
 namespace trustformers::tokenizers {
 namespace {
 
 absl::Status IllFormed(absl::string_view text, size_t offset, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrFormat(
-      "text is not valid UTF-8: ill-formed sequence at byte offset %d (byte 0x%02X: %s)", offset,
-      static_cast<unsigned char>(text[offset]), why));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "text is not valid UTF-8: ill-formed sequence at byte offset ", offset, " (byte 0x",
+      absl::Hex(static_cast<unsigned char>(text[offset]), absl::kZeroPad2), ": ", why, ")"));
 }
 
 bool IsContinuation(unsigned char byte) { return (byte & 0xC0) == 0x80; }

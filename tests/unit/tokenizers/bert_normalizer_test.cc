@@ -30,10 +30,12 @@ TEST_CASE("bert normalizer: uncased defaults", "[tokenizers]") {
   CHECK(Normalize(uncased, std::string("H\xc3\xa9llo\tW\xc3\xb6rld\x00!", 15)) == "hello world!");
   CHECK(Normalize(uncased, "中文abc") == " 中  文 abc");
   // ZWSP, BOM (Cf), U+FFFD, VT and NEL (Cc) go; NBSP and ideographic space become spaces.
-  CHECK(Normalize(uncased, "a\u200bb\ufeffc\ufffd\x0b" "d\u0085e\u00a0f\u3000g") == "abcde f g");
+  CHECK(Normalize(uncased,
+                  "a\u200bb\ufeffc\ufffd\x0b"
+                  "d\u0085e\u00a0f\u3000g") == "abcde f g");
   CHECK(Normalize(uncased, "Vi\u1ec7t Nam") == "viet nam");
   CHECK(Normalize(uncased, "\u01c5 \u1e9e \u2126 \u0130") == "\u01c6 \u00df \u03c9 i");
-  CHECK(Normalize(uncased, "\u0301a") == "a");  // a lone leading mark disappears
+  CHECK(Normalize(uncased, "\u0301a") == "a");    // a lone leading mark disappears
   CHECK(Normalize(uncased, "x\u0344y") == "xy");  // decomposes into two marks, both dropped
 }
 
@@ -91,9 +93,9 @@ TEST_CASE("bert normalizer: json options", "[tokenizers]") {
                                          "strip_accents": "yes", "lowercase": true})"))
             .status()
             .code() == absl::StatusCode::kInvalidArgument);
-  CHECK(BertNormalizer::FromJson(nlohmann::json::parse(R"({"clean_text": true})"))
-            .status()
-            .code() == absl::StatusCode::kInvalidArgument);
+  CHECK(
+      BertNormalizer::FromJson(nlohmann::json::parse(R"({"clean_text": true})")).status().code() ==
+      absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -28,8 +28,7 @@ inline std::string MiniLmTokenizerPath() {
 
 // The MiniLM tokenizer with its own settings (truncation 128, padding to 128).
 inline std::unique_ptr<Tokenizer> LoadMiniLm() {
-  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
-      Tokenizer::FromFile(MiniLmTokenizerPath());
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::FromFile(MiniLmTokenizerPath());
   INFO(tokenizer.status().ToString() << " (run `make fetch-models`)");
   REQUIRE(tokenizer.ok());
   return *std::move(tokenizer);

@@ -1,3 +1,5 @@
+// UTF-8 validation: every kind of ill-formed input (truncated, overlong, surrogates, bytes that
+// never occur) is INVALID_ARGUMENT naming where it starts, also through the Tokenizer.
 #include "tokenizers/utf8.h"
 
 #include <string>
@@ -25,7 +27,8 @@ long BadOffset(const std::string& bytes) {
 TEST_CASE("utf8: well-formed text at every sequence length and boundary", "[tokenizers]") {
   for (const char* text :
        {"", "plain ASCII \x7f", "\xc2\x80 \xdf\xbf", "\xe0\xa0\x80 \xef\xbf\xbf \xed\x9f\xbf",
-        "\xee\x80\x80", "\xf0\x90\x80\x80 \xf4\x8f\xbf\xbf", "h\xc3\xa9llo \xe4\xb8\xad \xf0\x9f\x98\x80"}) {
+        "\xee\x80\x80", "\xf0\x90\x80\x80 \xf4\x8f\xbf\xbf",
+        "h\xc3\xa9llo \xe4\xb8\xad \xf0\x9f\x98\x80"}) {
     INFO(text);
     CHECK(BadOffset(text) == -1);
   }

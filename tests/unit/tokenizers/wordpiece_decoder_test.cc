@@ -35,9 +35,9 @@ TEST_CASE("wordpiece decoder: json", "[tokenizers]") {
   CHECK(decoder->Decode({"a", "##b", "."}) == "ab.");
   CHECK(WordPieceDecoder::FromJson(nlohmann::json::parse(R"({"prefix": 3})")).status().code() ==
         absl::StatusCode::kInvalidArgument);
-  CHECK(WordPieceDecoder::FromJson(nlohmann::json::parse(R"({"cleanup": "yes"})"))
-            .status()
-            .code() == absl::StatusCode::kInvalidArgument);
+  CHECK(
+      WordPieceDecoder::FromJson(nlohmann::json::parse(R"({"cleanup": "yes"})")).status().code() ==
+      absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -15,9 +15,9 @@ namespace {
 using Pieces = std::vector<std::tuple<uint32_t, std::string, size_t, size_t>>;
 
 WordPiece SmallModel() {
-  WordPiece::Vocab vocab = {{"[UNK]", 0}, {"un", 1},    {"##aff", 2}, {"##able", 3},
-                            {"aff", 4},   {"able", 5},  {"##a", 6},   {"\u00e9", 7},
-                            {"##\u00e9", 8}, {"x", 9},   {"##x", 10},  {"unaffable", 11}};
+  WordPiece::Vocab vocab = {{"[UNK]", 0},    {"un", 1},   {"##aff", 2}, {"##able", 3},
+                            {"aff", 4},      {"able", 5}, {"##a", 6},   {"\u00e9", 7},
+                            {"##\u00e9", 8}, {"x", 9},    {"##x", 10},  {"unaffable", 11}};
   WordPiece::Options options;
   options.max_input_chars_per_word = 8;
   return WordPiece(std::move(vocab), options);
@@ -44,7 +44,7 @@ TEST_CASE("wordpiece: greedy longest match from the left", "[tokenizers]") {
 
 TEST_CASE("wordpiece: unknown words become one [UNK] over the whole word", "[tokenizers]") {
   const WordPiece model = SmallModel();
-  CHECK(Tokenize(model, "unafable") == Pieces{{0, "[UNK]", 0, 8}});   // no "##f..." piece
+  CHECK(Tokenize(model, "unafable") == Pieces{{0, "[UNK]", 0, 8}});  // no "##f..." piece
   CHECK(Tokenize(model, "q") == Pieces{{0, "[UNK]", 0, 1}});
   CHECK(Tokenize(model, "unaffablex") == Pieces{{0, "[UNK]", 0, 10}});  // over the limit
   CHECK(Tokenize(model, "unaffable") == Pieces{{0, "[UNK]", 0, 9}});    // in vocab, still too long
