@@ -10,7 +10,7 @@ PYTHON     := $(VENV)/bin/python
 TRUSTFORMERS_HOME ?= $(HOME)/.cache/trustformers/models
 export TRUSTFORMERS_HOME
 
-.PHONY: all deps venv configure build test serve fetch-models bench format clean
+.PHONY: all deps venv configure build test serve fetch-models bench fixtures format clean
 
 all: build
 
@@ -38,6 +38,9 @@ serve: build fetch-models
 
 bench: build fetch-models
 	bench/run.sh $(BUILD_DIR)
+
+fixtures: fetch-models
+	scripts/make-fixtures.sh
 
 format: deps
 	git ls-files '*.h' '*.cc' '*.cu' | xargs clang-format -i
