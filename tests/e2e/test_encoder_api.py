@@ -169,10 +169,10 @@ def test_tokenize_and_detokenize(inference):
     assert text == "hello, world!"
 
 
-def classifier_config(tmp_path):
+def classifier_config(tmp_path, config_name="classifier_config.json"):
     folder = tmp_path / "classifier"
     folder.mkdir()
-    (folder / "config.json").write_text((GOLDEN / "classifier_config.json").read_text())
+    (folder / "config.json").write_text((GOLDEN / config_name).read_text())
     (folder / "model.safetensors.index.json").write_text(
         (GOLDEN / "classifier_model.safetensors.index.json").read_text())
     (folder / "classifier_head.safetensors").write_bytes(
@@ -216,6 +216,23 @@ def test_classify_matches_transformers(server_factory, tmp_path_factory):
         stub.Classify(inference_pb2.ClassifyRequest(model="sentiment", inputs=["a", "b"],
                                                     text_pairs=["only one"]), timeout=30)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_multi_label_models_score_with_sigmoid(server_factory, tmp_path_factory):
+    config = classifier_config(tmp_path_factory.mktemp("multi"),
+                               "classifier_multilabel_config.json")
+    server = server_factory(config)
+    stub = inference_pb2_grpc.InferenceStub(server.channel)
+    items = CLASSIFICATION["multi_label"]
+    response = stub.Classify(inference_pb2.ClassifyRequest(
+        model="sentiment", inputs=[i["text"] for i in items]), timeout=120)
+    for item, result in zip(items, response.classifications):
+        by_id = {label.id: label for label in result.labels}
+        for i, probability in enumerate(item["probabilities"]):
+            assert abs(by_id[i].score - probability) < 1e-5
+            assert abs(by_id[i].logit - item["logits"][i]) < 1e-4
+        # Sigmoid scores are independent: they need not sum to one.
+        assert abs(sum(l.score for l in result.labels) - 1.0) > 0.1
 
 
 def test_one_process_cli_embed_and_classify(tmp_path):
