@@ -17,6 +17,10 @@ namespace {
 
 std::atomic<bool> force_reference{false};
 
+// Up to this many rows, Linear uses the no-packing kernel rather than oneDNN (measured with
+// bench/gemm_peak.cc on all-MiniLM's shapes).
+constexpr int64_t kFewRows = 32;
+
 const cpu::KernelTable& Kernels() {
   static const cpu::KernelTable* fast = [] {
     __builtin_cpu_init();
@@ -83,6 +87,17 @@ absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& weight, const Tenso
     }
   }
   Tensor y = Tensor::Empty(DType::kF32, {m, n});
+  if (m <= kFewRows) {
+    // A few rows (one short input, a pooled batch): oneDNN would spend longer packing the
+    // weights than multiplying; read them once in place instead.
+    const cpu::KernelTable& kernels = Kernels();
+    const float* b = bias.defined() ? bias.data<float>() : nullptr;
+    ParallelRows(n, 64, [&](int64_t begin, int64_t end) {
+      kernels.linear_few_rows(x.data<float>(), m, k, weight.data<float>(), b, n, begin, end,
+                              y.data<float>());
+    });
+    return y;
+  }
   absl::Status status =
       cpu::OneDnnLinear(x.data<float>(), m, k, weight.data<float>(), n,
                         bias.defined() ? bias.data<float>() : nullptr, y.data<float>());

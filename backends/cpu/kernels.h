@@ -24,6 +24,11 @@ struct KernelTable {
                          int64_t len, int64_t head_dim, float scale, float* out, int64_t out_stride,
                          float* scores);
   void (*l2_normalize_rows)(float* x, int64_t rows, int64_t n);
+  // y[m, n_begin:n_end] = x[m, k] * w[n_begin:n_end, k]^T (+ bias) for few rows m: weights are
+  // read once, in their stored [N, K] layout, with no packing (the cost that dominates a
+  // general GEMM when m is small). Rows of y are `n` floats apart.
+  void (*linear_few_rows)(const float* x, int64_t m, int64_t k, const float* w, const float* bias,
+                          int64_t n, int64_t n_begin, int64_t n_end, float* y);
 };
 
 const KernelTable& ReferenceKernels();

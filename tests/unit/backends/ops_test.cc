@@ -70,12 +70,29 @@ TEST_CASE("ops: Linear matches a naive matrix product", "[backends][ops]") {
   }
 }
 
+TEST_CASE("ops: the few-rows Linear kernel matches its reference on odd sizes", "[backends][ops]") {
+  std::mt19937 rng(11);
+  for (int64_t m : {1, 2, 3, 4, 5, 7, 16, 31, 32}) {
+    for (int64_t k : {1, 7, 8, 13, 384}) {
+      for (int64_t n : {1, 2, 3, 65, 130}) {
+        const Tensor x = Random({m, k}, rng), w = Random({n, k}, rng), b = Random({n}, rng);
+        auto [fast, ref] = BothPaths([&] { return *Linear(x, w, b); });
+        INFO(m << "x" << k << " * " << n);
+        CHECK(MaxAbsDiff(fast, ref) < 2e-5 * std::sqrt(double(k)));
+      }
+    }
+  }
+}
+
 TEST_CASE("ops: Linear primitives are created once per weight shape", "[backends][ops]") {
   std::mt19937 rng(2);
   const Tensor w = Random({48, 24}, rng);
-  REQUIRE(Linear(Random({3, 24}, rng), w, Tensor()).ok());
+  // Few-row products bypass oneDNN; the rest share one primitive whatever their row count.
+  REQUIRE(Linear(Random({64, 24}, rng), w, Tensor()).ok());
   const int64_t before = cpu::OneDnnPrimitiveCount();
-  for (int64_t m : {1, 2, 17, 200}) REQUIRE(Linear(Random({m, 24}, rng), w, Tensor()).ok());
+  for (int64_t m : {1, 2, 17, 33, 200, 1000}) {
+    REQUIRE(Linear(Random({m, 24}, rng), w, Tensor()).ok());
+  }
   CHECK(cpu::OneDnnPrimitiveCount() == before);
 }
 
