@@ -251,3 +251,33 @@ def test_one_process_cli_embed_and_classify(tmp_path):
     assert {l["label"] for l in labels} == {"negative", "neutral", "positive"}
     missing = run_cli("embed", "-m", "nope", "x")
     assert missing.returncode == 1 and "model 'nope' is not in" in missing.stderr
+
+
+def test_hostile_requests_get_clear_errors_and_the_server_keeps_serving(server_factory):
+    server = server_factory(DEFAULT_CONFIG)
+    raw = server.channel.unary_unary(
+        "/trustformers.v1.Inference/Embed", request_serializer=lambda b: b,
+        response_deserializer=inference_pb2.EmbedResponse.FromString)
+    good = inference_pb2.EmbedRequest(model="all-minilm-l6-v2", inputs=["hello"])
+
+    # Bytes that are not UTF-8 in a string field: refused while parsing, before any handler.
+    with pytest.raises(grpc.RpcError) as caught:
+        raw(good.SerializeToString().replace(b"hello", b"he\xffl\xc3"), timeout=30)
+    assert caught.value.code() != grpc.StatusCode.OK
+    # Over the configured message size (16 MiB by default).
+    with pytest.raises(grpc.RpcError) as caught:
+        raw(inference_pb2.EmbedRequest(model="all-minilm-l6-v2",
+                                       inputs=["x" * 20_000_000]).SerializeToString(), timeout=60)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # Too many inputs in one call.
+    with pytest.raises(grpc.RpcError) as caught:
+        raw(inference_pb2.EmbedRequest(model="all-minilm-l6-v2",
+                                       inputs=["x"] * 5000).SerializeToString(), timeout=60)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "5000 inputs in one call; at most 2048" in caught.value.details()
+    # A megabyte-sized input is tokenized and truncated, not refused.
+    huge = raw(inference_pb2.EmbedRequest(model="all-minilm-l6-v2",
+                                          inputs=["word " * 200_000]).SerializeToString(),
+               timeout=120)
+    assert huge.embeddings[0].token_count == 256
+    assert len(raw(good.SerializeToString(), timeout=30).embeddings) == 1
