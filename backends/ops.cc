@@ -105,6 +105,56 @@ absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& weight, const Tenso
   return y;
 }
 
+absl::StatusOr<Tensor> PrepareLinearWeight(const Tensor& weight) {
+  if (absl::Status s = ExpectF32(weight, 2, "PrepareLinearWeight", "weight"); !s.ok()) return s;
+  const int64_t n = weight.dim(0), k = weight.dim(1);
+  Tensor kn = Tensor::Empty(DType::kF32, {k, n});
+  const float* src = weight.data<float>();
+  float* dst = kn.data<float>();
+  constexpr int64_t kTile = 32;  // cache-sized tiles: both matrices are read or written in rows
+  for (int64_t r0 = 0; r0 < n; r0 += kTile) {
+    for (int64_t c0 = 0; c0 < k; c0 += kTile) {
+      for (int64_t r = r0; r < std::min(n, r0 + kTile); ++r) {
+        for (int64_t c = c0; c < std::min(k, c0 + kTile); ++c) dst[c * n + r] = src[r * k + c];
+      }
+    }
+  }
+  return kn;
+}
+
+absl::StatusOr<Tensor> LinearKN(const Tensor& x, const Tensor& w_kn, const Tensor& bias) {
+  constexpr absl::string_view kOp = "LinearKN";
+  if (absl::Status s = ExpectF32(x, 2, kOp, "input"); !s.ok()) return s;
+  if (absl::Status s = ExpectF32(w_kn, 2, kOp, "weight"); !s.ok()) return s;
+  const int64_t m = x.dim(0), k = x.dim(1), n = w_kn.dim(1);
+  if (w_kn.dim(0) != k) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kOp, ": input ", x.Describe(), " does not match weight ", w_kn.Describe()));
+  }
+  if (bias.defined()) {
+    if (absl::Status s = ExpectF32(bias, 1, kOp, "bias"); !s.ok()) return s;
+    if (bias.dim(0) != n) {
+      return absl::InvalidArgumentError(absl::StrCat(kOp, ": bias ", bias.Describe(),
+                                                     " does not match weight ", w_kn.Describe()));
+    }
+  }
+  Tensor y = Tensor::Empty(DType::kF32, {m, n});
+  const float* b = bias.defined() ? bias.data<float>() : nullptr;
+  if (m <= kFewRows) {
+    const cpu::KernelTable& kernels = Kernels();
+    // Column blocks of 16 per thread keep the vector loop whole.
+    ParallelRows((n + 15) / 16, 4, [&](int64_t begin, int64_t end) {
+      kernels.linear_few_rows_kn(x.data<float>(), m, k, w_kn.data<float>(), b, n, begin * 16,
+                                 std::min(n, end * 16), y.data<float>());
+    });
+    return y;
+  }
+  absl::Status status = cpu::OneDnnLinear(x.data<float>(), m, k, w_kn.data<float>(), n, b,
+                                          y.data<float>(), cpu::WeightLayout::kKN);
+  if (!status.ok()) return status;
+  return y;
+}
+
 absl::StatusOr<Tensor> Gather(const Tensor& table, const std::vector<int32_t>& ids) {
   if (absl::Status s = ExpectF32(table, 2, "Gather", "table"); !s.ok()) return s;
   const int64_t vocab = table.dim(0), h = table.dim(1);

@@ -22,6 +22,14 @@ using SequenceOffsets = std::vector<int64_t>;
 // undefined.  -> [M, N]
 absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
+// A Linear weight [N, K] (the Hugging Face layout) copied into the [K, N] layout LinearKN takes,
+// in which the matrix products run fastest. Done once per weight at load.
+absl::StatusOr<Tensor> PrepareLinearWeight(const Tensor& weight);
+
+// y = x W + b with W from PrepareLinearWeight.  x [M, K], w_kn [K, N], bias [N] or undefined.
+// -> [M, N]
+absl::StatusOr<Tensor> LinearKN(const Tensor& x, const Tensor& w_kn, const Tensor& bias);
+
 // Rows of `table` [V, H] F32 picked by `ids` (each in [0, V)).  -> [ids.size(), H]
 absl::StatusOr<Tensor> Gather(const Tensor& table, const std::vector<int32_t>& ids);
 

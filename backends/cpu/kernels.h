@@ -29,6 +29,10 @@ struct KernelTable {
   // general GEMM when m is small). Rows of y are `n` floats apart.
   void (*linear_few_rows)(const float* x, int64_t m, int64_t k, const float* w, const float* bias,
                           int64_t n, int64_t n_begin, int64_t n_end, float* y);
+  // The same with the weights stored [K, N] (w_kn), columns [n_begin, n_end) of y.
+  void (*linear_few_rows_kn)(const float* x, int64_t m, int64_t k, const float* w_kn,
+                             const float* bias, int64_t n, int64_t n_begin, int64_t n_end,
+                             float* y);
 };
 
 const KernelTable& ReferenceKernels();

@@ -269,15 +269,80 @@ void LinearFewRowsAvx2(const float* x, int64_t m, int64_t k, const float* w, con
   }
 }
 
+// Weights stored [K, N]: four rows of x by sixteen columns of y per step (eight accumulators);
+// each step broadcasts one x value per row and loads sixteen weights of one K row.
+void LinearFewRowsKnAvx2(const float* x, int64_t m, int64_t k, const float* w_kn, const float* bias,
+                         int64_t n, int64_t n_begin, int64_t n_end, float* y) {
+  int64_t j = n_begin;
+  for (; j + 16 <= n_end; j += 16) {
+    const __m256 bias0 = bias != nullptr ? _mm256_loadu_ps(bias + j) : _mm256_setzero_ps();
+    const __m256 bias1 = bias != nullptr ? _mm256_loadu_ps(bias + j + 8) : _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+      __m256 a00 = bias0, a01 = bias1, a10 = bias0, a11 = bias1;
+      __m256 a20 = bias0, a21 = bias1, a30 = bias0, a31 = bias1;
+      const float* x0 = x + i * k;
+      for (int64_t p = 0; p < k; ++p) {
+        const __m256 b0 = _mm256_loadu_ps(w_kn + p * n + j);
+        const __m256 b1 = _mm256_loadu_ps(w_kn + p * n + j + 8);
+        __m256 a = _mm256_broadcast_ss(x0 + p);
+        a00 = _mm256_fmadd_ps(a, b0, a00);
+        a01 = _mm256_fmadd_ps(a, b1, a01);
+        a = _mm256_broadcast_ss(x0 + k + p);
+        a10 = _mm256_fmadd_ps(a, b0, a10);
+        a11 = _mm256_fmadd_ps(a, b1, a11);
+        a = _mm256_broadcast_ss(x0 + 2 * k + p);
+        a20 = _mm256_fmadd_ps(a, b0, a20);
+        a21 = _mm256_fmadd_ps(a, b1, a21);
+        a = _mm256_broadcast_ss(x0 + 3 * k + p);
+        a30 = _mm256_fmadd_ps(a, b0, a30);
+        a31 = _mm256_fmadd_ps(a, b1, a31);
+      }
+      float* y0 = y + i * n + j;
+      _mm256_storeu_ps(y0, a00);
+      _mm256_storeu_ps(y0 + 8, a01);
+      _mm256_storeu_ps(y0 + n, a10);
+      _mm256_storeu_ps(y0 + n + 8, a11);
+      _mm256_storeu_ps(y0 + 2 * n, a20);
+      _mm256_storeu_ps(y0 + 2 * n + 8, a21);
+      _mm256_storeu_ps(y0 + 3 * n, a30);
+      _mm256_storeu_ps(y0 + 3 * n + 8, a31);
+    }
+    for (; i < m; ++i) {
+      __m256 a0 = bias0, a1 = bias1;
+      for (int64_t p = 0; p < k; ++p) {
+        const __m256 a = _mm256_broadcast_ss(x + i * k + p);
+        a0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(w_kn + p * n + j), a0);
+        a1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(w_kn + p * n + j + 8), a1);
+      }
+      _mm256_storeu_ps(y + i * n + j, a0);
+      _mm256_storeu_ps(y + i * n + j + 8, a1);
+    }
+  }
+  for (; j < n_end; ++j) {
+    for (int64_t i = 0; i < m; ++i) {
+      float acc = bias != nullptr ? bias[j] : 0.0f;
+      for (int64_t p = 0; p < k; ++p) acc += x[i * k + p] * w_kn[p * n + j];
+      y[i * n + j] = acc;
+    }
+  }
+}
+
 }  // namespace
 
 const KernelTable* Avx2Kernels() {
   const KernelTable& ref = ReferenceKernels();
   // tanh and sigmoid only touch pooled [B, H] rows: the reference versions cost nothing.
-  static const KernelTable kTable = {
-      "avx2",           LayerNormAvx2,   GeluAvx2,          ref.tanh,
-      ref.sigmoid,      SoftmaxRowsAvx2, AttentionHeadAvx2, L2NormalizeRowsAvx2,
-      LinearFewRowsAvx2};
+  static const KernelTable kTable = {"avx2",
+                                     LayerNormAvx2,
+                                     GeluAvx2,
+                                     ref.tanh,
+                                     ref.sigmoid,
+                                     SoftmaxRowsAvx2,
+                                     AttentionHeadAvx2,
+                                     L2NormalizeRowsAvx2,
+                                     LinearFewRowsAvx2,
+                                     LinearFewRowsKnAvx2};
   return &kTable;
 }
 

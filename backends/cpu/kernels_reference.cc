@@ -98,12 +98,24 @@ void LinearFewRowsRef(const float* x, int64_t m, int64_t k, const float* w, cons
   }
 }
 
+void LinearFewRowsKnRef(const float* x, int64_t m, int64_t k, const float* w_kn, const float* bias,
+                        int64_t n, int64_t n_begin, int64_t n_end, float* y) {
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = n_begin; j < n_end; ++j) {
+      double acc = bias != nullptr ? bias[j] : 0.0;
+      for (int64_t p = 0; p < k; ++p) acc += double{x[i * k + p]} * w_kn[p * n + j];
+      y[i * n + j] = static_cast<float>(acc);
+    }
+  }
+}
+
 }  // namespace
 
 const KernelTable& ReferenceKernels() {
-  static const KernelTable kTable = {"reference",      LayerNormRef,       GeluRef,
-                                     TanhRef,          SigmoidRef,         SoftmaxRowsRef,
-                                     AttentionHeadRef, L2NormalizeRowsRef, LinearFewRowsRef};
+  static const KernelTable kTable = {"reference",       LayerNormRef,       GeluRef,
+                                     TanhRef,           SigmoidRef,         SoftmaxRowsRef,
+                                     AttentionHeadRef,  L2NormalizeRowsRef, LinearFewRowsRef,
+                                     LinearFewRowsKnRef};
   return kTable;
 }
 

@@ -22,14 +22,18 @@ class MatmulCache {
   const dnnl::engine& engine() const { return engine_; }
 
   // The primitive for (k, n, bias); created on first use.
-  dnnl::matmul Primitive(int64_t k, int64_t n, bool bias) {
+  static memory::dims WeightStrides(int64_t k, int64_t n, WeightLayout layout) {
+    return layout == WeightLayout::kNK ? memory::dims{1, k} : memory::dims{n, 1};
+  }
+
+  dnnl::matmul Primitive(int64_t k, int64_t n, bool bias, WeightLayout layout) {
     std::lock_guard lock(mutex_);
-    const auto key = std::make_tuple(k, n, bias);
+    const auto key = std::make_tuple(k, n, bias, layout);
     auto it = primitives_.find(key);
     if (it != primitives_.end()) return it->second;
     const memory::desc src({DNNL_RUNTIME_DIM_VAL, k}, memory::data_type::f32, {k, 1});
-    // Hugging Face stores Linear weights as [N, K]; read as a K x N matrix with strides (1, K).
-    const memory::desc weights({k, n}, memory::data_type::f32, {1, k});
+    // The K x N matrix either way: [N, K] storage is read with strides (1, K).
+    const memory::desc weights({k, n}, memory::data_type::f32, WeightStrides(k, n, layout));
     const memory::desc dst({DNNL_RUNTIME_DIM_VAL, n}, memory::data_type::f32, {n, 1});
     dnnl::matmul::desc desc =
         bias ? dnnl::matmul::desc(src, weights,
@@ -50,20 +54,21 @@ class MatmulCache {
 
   dnnl::engine engine_;
   std::mutex mutex_;
-  std::map<std::tuple<int64_t, int64_t, bool>, dnnl::matmul> primitives_;
+  std::map<std::tuple<int64_t, int64_t, bool, WeightLayout>, dnnl::matmul> primitives_;
 };
 
 }  // namespace
 
 absl::Status OneDnnLinear(const float* x, int64_t m, int64_t k, const float* w, int64_t n,
-                          const float* bias, float* y) {
+                          const float* bias, float* y, WeightLayout layout) {
   if (m == 0) return absl::OkStatus();
   try {
     MatmulCache& cache = MatmulCache::Get();
-    dnnl::matmul primitive = cache.Primitive(k, n, bias != nullptr);
+    dnnl::matmul primitive = cache.Primitive(k, n, bias != nullptr, layout);
     const dnnl::engine& engine = cache.engine();
     memory src({{m, k}, memory::data_type::f32, {k, 1}}, engine, const_cast<float*>(x));
-    memory weights({{k, n}, memory::data_type::f32, {1, k}}, engine, const_cast<float*>(w));
+    memory weights({{k, n}, memory::data_type::f32, MatmulCache::WeightStrides(k, n, layout)},
+                   engine, const_cast<float*>(w));
     memory dst({{m, n}, memory::data_type::f32, {n, 1}}, engine, y);
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};

@@ -9,9 +9,12 @@
 
 namespace trustformers::backends::cpu {
 
-// y[M, N] = x[M, K] * w[N, K]^T (+ bias[N] when not null).
+// How a weight matrix is stored: [N, K] as Hugging Face saves Linear weights, or [K, N].
+enum class WeightLayout { kNK, kKN };
+
+// y[M, N] = x[M, K] * W (+ bias[N] when not null), W stored as `layout` says.
 absl::Status OneDnnLinear(const float* x, int64_t m, int64_t k, const float* w, int64_t n,
-                          const float* bias, float* y);
+                          const float* bias, float* y, WeightLayout layout = WeightLayout::kNK);
 
 // Number of distinct primitives created so far (tests check reuse).
 int64_t OneDnnPrimitiveCount();

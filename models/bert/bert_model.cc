@@ -129,6 +129,12 @@ absl::StatusOr<std::unique_ptr<BertModel>> BertModel::Load(const std::string& fo
     TF_ASSIGN_OR_RETURN(layer.output_bias, w.Read(p + "output.dense.bias", {h}));
     TF_ASSIGN_OR_RETURN(layer.output_norm_gamma, w.Read(p + "output.LayerNorm.weight", {h}));
     TF_ASSIGN_OR_RETURN(layer.output_norm_beta, w.Read(p + "output.LayerNorm.bias", {h}));
+    // Stored once more as [K, N], the layout the products run fastest in; the [N, K] originals
+    // in the memory map are not touched again.
+    for (Tensor* weight : {&layer.qkv_weight, &layer.attention_out_weight,
+                           &layer.intermediate_weight, &layer.output_weight}) {
+      TF_ASSIGN_OR_RETURN(*weight, backends::PrepareLinearWeight(*weight));
+    }
     model->layers_.push_back(std::move(layer));
   }
 
@@ -218,19 +224,19 @@ absl::StatusOr<Tensor> BertModel::Forward(const std::vector<EncoderInput>& batch
 
   for (const Layer& layer : layers_) {
     TF_ASSIGN_OR_RETURN(Tensor qkv,
-                        backends::Linear(x, layer.qkv_weight, layer.qkv_bias));  // [T, 3H]
+                        backends::LinearKN(x, layer.qkv_weight, layer.qkv_bias));  // [T, 3H]
     TF_ASSIGN_OR_RETURN(Tensor context,
                         backends::PackedSelfAttention(qkv, static_cast<int>(c.num_attention_heads),
                                                       *offsets));  // [T, H]
-    TF_ASSIGN_OR_RETURN(Tensor attended, backends::Linear(context, layer.attention_out_weight,
-                                                          layer.attention_out_bias));  // [T, H]
+    TF_ASSIGN_OR_RETURN(Tensor attended, backends::LinearKN(context, layer.attention_out_weight,
+                                                            layer.attention_out_bias));  // [T, H]
     TF_ASSIGN_OR_RETURN(x, backends::LayerNorm(attended, x, layer.attention_norm_gamma,
                                                layer.attention_norm_beta, eps));
-    TF_ASSIGN_OR_RETURN(Tensor inner, backends::Linear(x, layer.intermediate_weight,
-                                                       layer.intermediate_bias));  // [T, I]
+    TF_ASSIGN_OR_RETURN(Tensor inner, backends::LinearKN(x, layer.intermediate_weight,
+                                                         layer.intermediate_bias));  // [T, I]
     if (absl::Status s = backends::GeluInPlace(inner); !s.ok()) return s;
-    TF_ASSIGN_OR_RETURN(Tensor out, backends::Linear(inner, layer.output_weight,
-                                                     layer.output_bias));  // [T, H]
+    TF_ASSIGN_OR_RETURN(Tensor out, backends::LinearKN(inner, layer.output_weight,
+                                                       layer.output_bias));  // [T, H]
     TF_ASSIGN_OR_RETURN(
         x, backends::LayerNorm(out, x, layer.output_norm_gamma, layer.output_norm_beta, eps));
   }

@@ -51,7 +51,8 @@ class BertModel {
 
  private:
   struct Layer {
-    backends::Tensor qkv_weight, qkv_bias;  // [3H, H], [3H]: query, key and value fused
+    // Weights in the [K, N] layout of backends::PrepareLinearWeight.
+    backends::Tensor qkv_weight, qkv_bias;  // [H, 3H], [3H]: query, key and value fused
     backends::Tensor attention_out_weight, attention_out_bias;
     backends::Tensor attention_norm_gamma, attention_norm_beta;
     backends::Tensor intermediate_weight, intermediate_bias;

@@ -84,6 +84,27 @@ TEST_CASE("ops: the few-rows Linear kernel matches its reference on odd sizes", 
   }
 }
 
+TEST_CASE("ops: LinearKN on prepared weights equals Linear on stored ones", "[backends][ops]") {
+  std::mt19937 rng(12);
+  for (int64_t m : {1, 3, 4, 9, 32, 33, 100}) {
+    for (int64_t k : {1, 7, 384}) {
+      for (int64_t n : {1, 15, 16, 17, 100}) {
+        const Tensor x = Random({m, k}, rng), w = Random({n, k}, rng), b = Random({n}, rng);
+        const Tensor w_kn = *PrepareLinearWeight(w);
+        REQUIRE(w_kn.shape() == Shape{k, n});
+        CHECK(w_kn.data<float>()[(k - 1) * n] == w.data<float>()[k - 1]);
+        auto [fast, ref] = BothPaths([&] { return *LinearKN(x, w_kn, b); });
+        const Tensor stored = *Linear(x, w, b);
+        INFO(m << "x" << k << " * " << n);
+        CHECK(MaxAbsDiff(fast, ref) < 2e-5 * std::sqrt(double(k)));
+        CHECK(MaxAbsDiff(fast, stored) < 2e-5 * std::sqrt(double(k)));
+      }
+    }
+  }
+  CHECK(LinearKN(Random({2, 3}, rng), Random({4, 5}, rng), Tensor()).status().message() ==
+        "LinearKN: input F32[2, 3] does not match weight F32[4, 5]");
+}
+
 TEST_CASE("ops: Linear primitives are created once per weight shape", "[backends][ops]") {
   std::mt19937 rng(2);
   const Tensor w = Random({48, 24}, rng);
