@@ -16,6 +16,20 @@ absl::Status WithInput(size_t index, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat("input ", index, ": ", status.message()));
 }
 
+backends::PoolingMode ToPoolingMode(Pooling pooling) {
+  switch (pooling) {
+    case Pooling::kFirst:
+      return backends::PoolingMode::kFirst;
+    case Pooling::kMax:
+      return backends::PoolingMode::kMax;
+    case Pooling::kLast:
+      return backends::PoolingMode::kLast;
+    case Pooling::kMean:
+      break;
+  }
+  return backends::PoolingMode::kMean;
+}
+
 std::vector<float> Scores(const std::vector<float>& logits, ScoreFunction function) {
   std::vector<float> scores = logits;
   if (function == ScoreFunction::kSoftmax) {
@@ -58,6 +72,35 @@ absl::StatusOr<std::unique_ptr<EncoderEngine>> EncoderEngine::Load(const std::st
   }
   engine->queue_ = std::make_unique<EncoderQueue>(engine->model_.get(), options.queue);
   return engine;
+}
+
+absl::StatusOr<TokenizeResult> EncoderEngine::TokenizeText(const std::string& text,
+                                                           bool add_special_tokens) const {
+  absl::StatusOr<tokenizers::Encoding> encoding = tokenizer_->Encode(text, add_special_tokens);
+  if (!encoding.ok()) return encoding.status();
+  TokenizeResult result;
+  result.ids.assign(encoding->ids.begin(), encoding->ids.end());
+  result.tokens = std::move(encoding->tokens);
+  for (const tokenizers::Offsets& offset : encoding->offsets) {
+    result.offsets.emplace_back(static_cast<int32_t>(offset.start),
+                                static_cast<int32_t>(offset.end));
+  }
+  return result;
+}
+
+absl::StatusOr<std::string> EncoderEngine::Detokenize(const std::vector<int32_t>& ids,
+                                                      bool skip_special_tokens) const {
+  std::vector<uint32_t> checked;
+  checked.reserve(ids.size());
+  const size_t vocab = tokenizer_->vocab_size();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || static_cast<size_t>(ids[i]) >= vocab) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "token id ", ids[i], " at position ", i, " is outside the vocabulary [0, ", vocab, ")"));
+    }
+    checked.push_back(static_cast<uint32_t>(ids[i]));
+  }
+  return tokenizer_->Decode(checked, skip_special_tokens);
 }
 
 absl::StatusOr<std::vector<models::EncoderInput>> EncoderEngine::Tokenize(
@@ -130,28 +173,29 @@ void EncoderEngine::Embed(EmbedCall call, EncoderQueue::IsCancelled cancelled,
   }
   const bool normalize = call.normalize.value_or(pooling_.normalize);
   const int64_t keep = call.dimensions.value_or(static_cast<int32_t>(hidden));
-  absl::Status submitted =
-      queue_->Submit(*std::move(inputs), call.pooling.value_or(pooling_.mode), std::move(cancelled),
-                     [done, normalize, keep](absl::StatusOr<std::vector<EncoderOutput>> outputs) {
-                       if (!outputs.ok()) {
-                         done(outputs.status());
-                         return;
-                       }
-                       EmbedResult result;
-                       for (EncoderOutput& output : *outputs) {
-                         output.embedding.resize(static_cast<size_t>(keep));
-                         if (normalize) {
-                           double sum = 0;
-                           for (float v : output.embedding) sum += double{v} * v;
-                           // As torch.nn.functional.normalize: divide by max(norm, 1e-12).
-                           const double norm = std::max(std::sqrt(sum), 1e-12);
-                           for (float& v : output.embedding) v = static_cast<float>(v / norm);
-                         }
-                         result.embeddings.push_back(std::move(output.embedding));
-                         result.token_counts.push_back(output.token_count);
-                       }
-                       done(std::move(result));
-                     });
+  absl::Status submitted = queue_->Submit(
+      *std::move(inputs), call.pooling.has_value() ? ToPoolingMode(*call.pooling) : pooling_.mode,
+      std::move(cancelled),
+      [done, normalize, keep](absl::StatusOr<std::vector<EncoderOutput>> outputs) {
+        if (!outputs.ok()) {
+          done(outputs.status());
+          return;
+        }
+        EmbedResult result;
+        for (EncoderOutput& output : *outputs) {
+          output.embedding.resize(static_cast<size_t>(keep));
+          if (normalize) {
+            double sum = 0;
+            for (float v : output.embedding) sum += double{v} * v;
+            // As torch.nn.functional.normalize: divide by max(norm, 1e-12).
+            const double norm = std::max(std::sqrt(sum), 1e-12);
+            for (float& v : output.embedding) v = static_cast<float>(v / norm);
+          }
+          result.embeddings.push_back(std::move(output.embedding));
+          result.token_counts.push_back(output.token_count);
+        }
+        done(std::move(result));
+      });
   if (!submitted.ok()) done(submitted);
 }
 

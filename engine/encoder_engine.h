@@ -21,12 +21,22 @@ namespace trustformers::engine {
 // What to do with an input longer than the model accepts.
 enum class Truncation { kModelDefault, kNone, kEnd, kStart };
 
+// How token vectors become one embedding (kFirst is BERT's [CLS]).
+enum class Pooling { kMean, kFirst, kMax, kLast };
+
+struct TokenizeResult {
+  std::vector<int32_t> ids;
+  std::vector<std::string> tokens;
+  // Byte ranges [start, end) of each token in the input; (0, 0) for special tokens.
+  std::vector<std::pair<int32_t, int32_t>> offsets;
+};
+
 struct EmbedCall {
   std::vector<std::string> texts;
   // Pre-tokenized inputs, used as given instead of `texts` when non-empty.
   std::vector<std::vector<int32_t>> token_ids;
   // Unset: the model's pooling (1_Pooling/config.json, else mean).
-  std::optional<backends::PoolingMode> pooling;
+  std::optional<Pooling> pooling;
   // Unset: the model's own pipeline (sentence-transformers' Normalize module).
   std::optional<bool> normalize;
   Truncation truncation = Truncation::kModelDefault;
@@ -89,8 +99,14 @@ class EncoderEngine {
   void Classify(ClassifyCall call, EncoderQueue::IsCancelled cancelled,
                 Callback<ClassifyResult> done);
 
-  const tokenizers::Tokenizer& tokenizer() const { return *tokenizer_; }
-  const models::BertModel& model() const { return *model_; }
+  // The ids the model would see for `text`, with their strings and byte offsets.
+  absl::StatusOr<TokenizeResult> TokenizeText(const std::string& text,
+                                              bool add_special_tokens) const;
+  // Text for `ids`; INVALID_ARGUMENT naming the first id outside the vocabulary.
+  absl::StatusOr<std::string> Detokenize(const std::vector<int32_t>& ids,
+                                         bool skip_special_tokens) const;
+
+  int64_t parameter_count() const { return model_->parameter_count(); }
   // Longest input in tokens, special tokens included.
   int64_t max_input_tokens() const { return max_input_tokens_; }
   int64_t embedding_dimensions() const { return model_->config().hidden_size; }

@@ -99,7 +99,7 @@ absl::Status ModelRegistry::Load(size_t index) {
     std::lock_guard lock(mutex_);
     ModelEntry& entry = entries_[index];
     if (encoder != nullptr) {
-      entry.parameter_count = encoder->model().parameter_count();
+      entry.parameter_count = encoder->parameter_count();
       entry.max_context_tokens = encoder->max_input_tokens();
       entry.embedding_dimensions = encoder->embedding_dimensions();
       entry.labels = encoder->labels();

@@ -94,16 +94,16 @@ grpc::ServerUnaryReactor* InferenceService::Embed(grpc::CallbackServerContext* c
   }
   switch (request->pooling()) {
     case v1::POOLING_MEAN:
-      call.pooling = backends::PoolingMode::kMean;
+      call.pooling = engine::Pooling::kMean;
       break;
     case v1::POOLING_CLS:
-      call.pooling = backends::PoolingMode::kFirst;
+      call.pooling = engine::Pooling::kFirst;
       break;
     case v1::POOLING_MAX:
-      call.pooling = backends::PoolingMode::kMax;
+      call.pooling = engine::Pooling::kMax;
       break;
     case v1::POOLING_LAST:
-      call.pooling = backends::PoolingMode::kLast;
+      call.pooling = engine::Pooling::kLast;
       break;
     default:
       break;
@@ -200,19 +200,19 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
                                "model '", request->model(),
                                "' has no chat template; send 'text' instead of 'messages'")));
   }
-  absl::StatusOr<tokenizers::Encoding> encoding = (*encoder)->tokenizer().Encode(
+  absl::StatusOr<engine::TokenizeResult> tokens = (*encoder)->TokenizeText(
       request->text(), request->has_add_special_tokens() ? request->add_special_tokens() : true);
-  if (!encoding.ok()) return Finish(context, encoding.status());
-  for (size_t i = 0; i < encoding->ids.size(); ++i) {
-    response->add_token_ids(static_cast<int32_t>(encoding->ids[i]));
-    if (request->return_tokens()) response->add_tokens(encoding->tokens[i]);
+  if (!tokens.ok()) return Finish(context, tokens.status());
+  for (size_t i = 0; i < tokens->ids.size(); ++i) {
+    response->add_token_ids(tokens->ids[i]);
+    if (request->return_tokens()) response->add_tokens(tokens->tokens[i]);
     if (request->return_offsets()) {
       v1::Offset* offset = response->add_offsets();
-      offset->set_start(static_cast<int32_t>(encoding->offsets[i].start));
-      offset->set_end(static_cast<int32_t>(encoding->offsets[i].end));
+      offset->set_start(tokens->offsets[i].first);
+      offset->set_end(tokens->offsets[i].second);
     }
   }
-  response->set_count(static_cast<int32_t>(encoding->ids.size()));
+  response->set_count(static_cast<int32_t>(tokens->ids.size()));
   response->set_max_model_len(static_cast<int32_t>((*encoder)->max_input_tokens()));
   return Finish(context, absl::OkStatus());
 }
@@ -223,19 +223,11 @@ grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerConte
   absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> encoder =
       Encoder(request->model(), "detokenize");
   if (!encoder.ok()) return Finish(context, encoder.status());
-  std::vector<uint32_t> ids;
-  const size_t vocab = (*encoder)->tokenizer().vocab_size();
-  for (int i = 0; i < request->token_ids_size(); ++i) {
-    const int32_t id = request->token_ids(i);
-    if (id < 0 || static_cast<size_t>(id) >= vocab) {
-      return Finish(context, absl::InvalidArgumentError(
-                                 absl::StrCat("token id ", id, " at position ", i,
-                                              " is outside the vocabulary [0, ", vocab, ")")));
-    }
-    ids.push_back(static_cast<uint32_t>(id));
-  }
-  response->set_text((*encoder)->tokenizer().Decode(
-      ids, request->has_skip_special_tokens() ? request->skip_special_tokens() : true));
+  absl::StatusOr<std::string> text = (*encoder)->Detokenize(
+      std::vector<int32_t>(request->token_ids().begin(), request->token_ids().end()),
+      request->has_skip_special_tokens() ? request->skip_special_tokens() : true);
+  if (!text.ok()) return Finish(context, text.status());
+  response->set_text(*std::move(text));
   return Finish(context, absl::OkStatus());
 }
 
