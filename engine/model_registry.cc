@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "backends/device.h"
+#include "models/loader/gguf.h"
 
 namespace trustformers::engine {
 
@@ -20,6 +21,13 @@ std::vector<ModelTask> TasksForArchitecture(const models::ModelSource& source) {
     return {ModelTask::kEmbed};
   }
   return {};
+}
+
+bool IsGenerativeGgufArchitecture(const std::string& arch) {
+  for (const char* known : {"llama", "qwen2", "mistral", "gpt2"}) {
+    if (arch == known) return true;
+  }
+  return false;
 }
 
 bool IsEncoderArchitecture(const std::string& arch) {
@@ -84,6 +92,27 @@ absl::Status ModelRegistry::Load(size_t index) {
     return fail(absl::InvalidArgumentError(absl::StrCat("architecture '", source->architecture,
                                                         "' in '", path, "' is not supported")));
   }
+  int64_t gguf_parameters = 0, gguf_context = 0;
+  if (source->format == models::ModelFormat::kGguf) {
+    // Every GGUF is read and validated in full now, so a malformed file fails start-up with the
+    // reason instead of the first request that touches it.
+    absl::StatusOr<std::unique_ptr<models::GgufFile>> gguf = models::GgufFile::Open(source->path);
+    if (!gguf.ok()) return fail(gguf.status());
+    absl::StatusOr<std::string> arch = (*gguf)->architecture();
+    if (!arch.ok()) return fail(arch.status());
+    if (!IsGenerativeGgufArchitecture(*arch)) {
+      return fail(absl::InvalidArgumentError(
+          absl::StrCat("GGUF architecture '", *arch, "' in '", path, "' is not supported")));
+    }
+    source->architecture = *arch;
+    for (const models::GgufTensor& tensor : (*gguf)->tensors()) {
+      gguf_parameters += tensor.element_count();
+    }
+    if (absl::StatusOr<uint64_t> context = (*gguf)->GetU64(*arch + ".context_length");
+        context.ok()) {
+      gguf_context = static_cast<int64_t>(*context);
+    }
+  }
   std::shared_ptr<EncoderEngine> encoder;
   if (source->format == models::ModelFormat::kHfSafetensors &&
       IsEncoderArchitecture(source->architecture)) {
@@ -98,6 +127,10 @@ absl::Status ModelRegistry::Load(size_t index) {
   {
     std::lock_guard lock(mutex_);
     ModelEntry& entry = entries_[index];
+    if (source->format == models::ModelFormat::kGguf) {
+      entry.parameter_count = gguf_parameters;
+      entry.max_context_tokens = gguf_context;
+    }
     if (encoder != nullptr) {
       entry.parameter_count = encoder->parameter_count();
       entry.max_context_tokens = encoder->max_input_tokens();

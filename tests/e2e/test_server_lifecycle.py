@@ -37,6 +37,7 @@ def test_lists_models_then_drains_and_exits_zero_on_sigterm(start_server):
     assert smol.format == models_pb2.MODEL_FORMAT_GGUF
     assert list(smol.tasks) == [models_pb2.MODEL_TASK_GENERATE]
     assert smol.path.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert smol.architecture == "llama" and smol.max_context_tokens == 8192
     assert minilm.embedding_dimensions == 384 and minilm.max_context_tokens == 256
     assert minilm.parameter_count > 22_000_000
 

@@ -18,14 +18,14 @@ config::Config ConfigWith(const TempDir& dir, std::vector<config::ModelConfig> m
 
 TEST_CASE("registry: configured models become READY with their tasks", "[engine]") {
   TempDir dir;
-  std::string gguf = "GGUF";
-  gguf += std::string("\x03\0\0\0", 4) + std::string(16, '\0');
-  dir.Write("gen.gguf", gguf);
   const std::string classifier = testing::AssembleClassifier(dir, "classifier_config.json");
 
   ModelRegistry registry(ConfigWith(dir, {{"enc", testing::MiniLmDir(), "cpu"},
                                           {"cls", classifier, "cpu"},
-                                          {"gen", "gen.gguf", "cpu"}}));
+                                          {"gen",
+                                           testing::ModelsDir() + "/smollm2-135m-instruct/"
+                                                                  "SmolLM2-135M-Instruct.Q4_1.gguf",
+                                           "cpu"}}));
   CHECK_FALSE(registry.AllReady());
   CHECK(registry.List()[0].state == ModelState::kLoading);
   const absl::Status loaded = registry.LoadConfiguredModels();
@@ -45,11 +45,19 @@ TEST_CASE("registry: configured models become READY with their tasks", "[engine]
   CHECK(entries[1].tasks == std::vector<ModelTask>{ModelTask::kClassify, ModelTask::kEmbed});
   CHECK(entries[2].tasks == std::vector<ModelTask>{ModelTask::kGenerate});
   CHECK(entries[2].format == models::ModelFormat::kGguf);
-  CHECK(entries[2].weight_bytes == 24);
+  CHECK(entries[2].weight_bytes == 98362432);
+  CHECK(entries[2].architecture == "llama");
+  CHECK(entries[2].parameter_count > 130'000'000);
+  CHECK(entries[2].max_context_tokens == 8192);
 
-  absl::StatusOr<ModelEntry> gen = registry.Get("gen");
-  REQUIRE(gen.ok());
-  CHECK(gen->architecture.empty());
+  // A file with the GGUF magic but a broken body fails at start-up with the reason.
+  std::string gguf = "GGUF";
+  gguf += std::string("\x03\0\0\0", 4) + std::string(16, '\0');
+  dir.Write("empty.gguf", gguf);
+  ModelRegistry broken(ConfigWith(dir, {{"empty", "empty.gguf", "cpu"}}));
+  const absl::Status status = broken.LoadConfiguredModels();
+  CHECK(status.code() == absl::StatusCode::kNotFound);
+  CHECK(status.message().find("general.architecture") != std::string::npos);
 }
 
 TEST_CASE("registry: a model that fails to load is FAILED with the reason", "[engine]") {
