@@ -9,13 +9,14 @@ import argparse
 import json
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_report import machine_name, replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = Path(os.environ.get("TRUSTFORMERS_HOME",
@@ -167,16 +168,10 @@ def render(rows, sets, batches, peers):
 
 
 def update_markdown(path, body, args):
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                if l.startswith("model name")), "unknown CPU")
-    section = (f"<!-- embed:start -->\nMachine: {cpu}, {args.threads} threads for every engine. "
-               f"Sentences per second, {args.min_seconds:g} s per cell after warm-up; ratios are "
-               f"trustformers in process over the peer.\n\n{body}\n<!-- embed:end -->")
-    text = path.read_text() if path.exists() else ""
-    pattern = re.compile(r"<!-- embed:start -->.*?<!-- embed:end -->", re.S)
-    text = pattern.sub(section, text) if pattern.search(text) else text + "\n" + section + "\n"
-    path.write_text(text)
-
+    replace_section(path, "embed",
+                    f"Machine: {machine_name()}, {args.threads} threads for every engine. Sentences "
+                    f"per second, {args.min_seconds:g} s per cell after warm-up; ratios are "
+                    f"trustformers in process over the peer.\n\n{body}")
 
 if __name__ == "__main__":
     main()

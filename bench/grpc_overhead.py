@@ -8,13 +8,14 @@ Prints a Markdown table and, with --markdown FILE, writes it into that file's se
 import argparse
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_report import machine_name, replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,17 +100,10 @@ def main():
 
 
 def update_markdown(path, table, args):
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                if l.startswith("model name")), "unknown CPU")
-    section = (f"<!-- grpc_overhead:start -->\n"
-               f"Machine: {cpu}, {os.cpu_count()} cores (client and both servers share them). "
-               f"{args.duration:g} s per point after 1 s warm-up, closed loop.\n\n{table}\n"
-               f"<!-- grpc_overhead:end -->")
-    text = path.read_text() if path.exists() else ""
-    pattern = re.compile(r"<!-- grpc_overhead:start -->.*?<!-- grpc_overhead:end -->", re.S)
-    text = pattern.sub(section, text) if pattern.search(text) else text + "\n" + section + "\n"
-    path.write_text(text)
-
+    replace_section(path, "grpc_overhead",
+                    f"Machine: {machine_name()}, {os.cpu_count()} cores (client and both servers "
+                    f"share them). {args.duration:g} s per point after 1 s warm-up, closed loop."
+                    f"\n\n{table}")
 
 if __name__ == "__main__":
     main()
