@@ -15,51 +15,6 @@
 namespace trustformers::models {
 namespace {
 
-// Indexed by type id; block_size 0 marks an id that ggml does not (or no longer) define.
-// Block layouts are ggml's (ggml-common.h); Q8_1 is two halves and 32 int8s, 36 bytes.
-constexpr std::array<GgmlTypeTraits, 40> kGgmlTypes = {{
-    {"F32", 1, 4},         // 0
-    {"F16", 1, 2},         // 1
-    {"Q4_0", 32, 18},      // 2
-    {"Q4_1", 32, 20},      // 3
-    {"", 0, 0},            // 4 Q4_2, removed
-    {"", 0, 0},            // 5 Q4_3, removed
-    {"Q5_0", 32, 22},      // 6
-    {"Q5_1", 32, 24},      // 7
-    {"Q8_0", 32, 34},      // 8
-    {"Q8_1", 32, 36},      // 9
-    {"Q2_K", 256, 84},     // 10
-    {"Q3_K", 256, 110},    // 11
-    {"Q4_K", 256, 144},    // 12
-    {"Q5_K", 256, 176},    // 13
-    {"Q6_K", 256, 210},    // 14
-    {"Q8_K", 256, 292},    // 15
-    {"IQ2_XXS", 256, 66},  // 16
-    {"IQ2_XS", 256, 74},   // 17
-    {"IQ3_XXS", 256, 98},  // 18
-    {"IQ1_S", 256, 50},    // 19
-    {"IQ4_NL", 32, 18},    // 20
-    {"IQ3_S", 256, 110},   // 21
-    {"IQ2_S", 256, 82},    // 22
-    {"IQ4_XS", 256, 136},  // 23
-    {"I8", 1, 1},          // 24
-    {"I16", 1, 2},         // 25
-    {"I32", 1, 4},         // 26
-    {"I64", 1, 8},         // 27
-    {"F64", 1, 8},         // 28
-    {"IQ1_M", 256, 56},    // 29
-    {"BF16", 1, 2},        // 30
-    {"", 0, 0},            // 31 Q4_0_4_4, removed
-    {"", 0, 0},            // 32 Q4_0_4_8, removed
-    {"", 0, 0},            // 33 Q4_0_8_8, removed
-    {"TQ1_0", 256, 54},    // 34
-    {"TQ2_0", 256, 66},    // 35
-    {"", 0, 0},            // 36 IQ4_NL_4_4, removed
-    {"", 0, 0},            // 37 IQ4_NL_4_8, removed
-    {"", 0, 0},            // 38 IQ4_NL_8_8, removed
-    {"MXFP4", 32, 17},     // 39
-}};
-
 // Bytes per scalar of a fixed-size value type; 0 for string and array.
 uint64_t ScalarBytes(GgufValueType type) {
   switch (type) {
@@ -386,13 +341,6 @@ absl::string_view GgufValueTypeName(GgufValueType type) {
   }
   return "unknown";
 }
-
-const GgmlTypeTraits* FindGgmlType(uint32_t id) {
-  if (id >= kGgmlTypes.size() || kGgmlTypes[id].block_size == 0) return nullptr;
-  return &kGgmlTypes[id];
-}
-
-const GgmlTypeTraits& GgmlTraits(GgmlType type) { return kGgmlTypes[static_cast<uint32_t>(type)]; }
 
 bool GgufValue::is_integer() const { return IsIntegerType(type); }
 

@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "backends/ggml_type.h"
 #include "models/loader/mapped_file.h"
 
 namespace trustformers::models {
@@ -58,54 +59,11 @@ enum class GgufValueType : uint32_t {
 // "u8", "i32", "f32", "bool", "string", "array", ...
 absl::string_view GgufValueTypeName(GgufValueType type);
 
-// ggml tensor type ids as stored. Ids missing from the list were removed from ggml and are
-// refused like any unknown id.
-enum class GgmlType : uint32_t {
-  kF32 = 0,
-  kF16 = 1,
-  kQ4_0 = 2,
-  kQ4_1 = 3,
-  kQ5_0 = 6,
-  kQ5_1 = 7,
-  kQ8_0 = 8,
-  kQ8_1 = 9,
-  kQ2_K = 10,
-  kQ3_K = 11,
-  kQ4_K = 12,
-  kQ5_K = 13,
-  kQ6_K = 14,
-  kQ8_K = 15,
-  kIQ2_XXS = 16,
-  kIQ2_XS = 17,
-  kIQ3_XXS = 18,
-  kIQ1_S = 19,
-  kIQ4_NL = 20,
-  kIQ3_S = 21,
-  kIQ2_S = 22,
-  kIQ4_XS = 23,
-  kI8 = 24,
-  kI16 = 25,
-  kI32 = 26,
-  kI64 = 27,
-  kF64 = 28,
-  kIQ1_M = 29,
-  kBF16 = 30,
-  kTQ1_0 = 34,
-  kTQ2_0 = 35,
-  kMXFP4 = 39,
-};
-
-// Elements per block and bytes per block; unquantised types are blocks of one element.
-struct GgmlTypeTraits {
-  absl::string_view name;  // "F32", "Q4_1", "Q6_K", ... as ggml names them (upper case)
-  int64_t block_size = 0;
-  int64_t block_bytes = 0;
-};
-
-// nullptr for an unknown id.
-const GgmlTypeTraits* FindGgmlType(uint32_t id);
-// The traits of a listed type.
-const GgmlTypeTraits& GgmlTraits(GgmlType type);
+// The ggml tensor types, shared with the backends that compute on them.
+using backends::FindGgmlType;
+using backends::GgmlTraits;
+using backends::GgmlType;
+using backends::GgmlTypeTraits;
 
 // One metadata value. Strings and packed array elements point into the memory map and live as
 // long as the GgufFile.

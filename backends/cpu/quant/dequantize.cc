@@ -119,11 +119,13 @@ void ForEachBlock(const uint8_t* bytes, int64_t n_blocks, float* out, int64_t bl
 
 absl::Status Dequantize(GgmlBlockType type, std::span<const uint8_t> blocks, int64_t count,
                         float* out) {
-  const int64_t block_size = BlockSize(type);
-  if (block_size == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unsupported ggml block type ", static_cast<uint32_t>(type)));
+  if (!CanDequantize(type)) {
+    const absl::string_view known = GgmlBlockTypeName(type);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot dequantize ggml type ",
+        known.empty() ? absl::StrCat(static_cast<uint32_t>(type)) : std::string(known)));
   }
+  const int64_t block_size = BlockSize(type);
   const absl::string_view name = GgmlBlockTypeName(type);
   if (count < 0 || count % block_size != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -167,6 +169,8 @@ absl::Status Dequantize(GgmlBlockType type, std::span<const uint8_t> blocks, int
       break;
     case GgmlBlockType::kQ6_K:
       ForEachBlock<BlockQ6_K>(bytes, n_blocks, out, block_size, DequantizeQ6_K);
+      break;
+    default:  // refused above by CanDequantize
       break;
   }
   return absl::OkStatus();

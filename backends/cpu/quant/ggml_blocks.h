@@ -7,8 +7,6 @@
 // offset), so a block's bytes can be memcpy'd into one. Their alignment is at most 2: read them
 // from a byte span by memcpy, never by casting a pointer into a file mapping.
 //
-// Self-contained on purpose: the GGUF reader (models/loader/gguf.*) has its own type enum, and
-// the two are to be unified later.
 #pragma once
 
 #include <bit>
@@ -16,23 +14,14 @@
 #include <cstdint>
 
 #include "absl/strings/string_view.h"
+#include "backends/ggml_type.h"
 
 namespace trustformers::backends::cpu {
 
 static_assert(std::endian::native == std::endian::little, "GGUF blocks are little-endian");
 
-// ggml's type ids (ggml_type), for the types we dequantize.
-enum class GgmlBlockType : uint32_t {
-  kF32 = 0,
-  kF16 = 1,
-  kQ4_0 = 2,
-  kQ4_1 = 3,
-  kQ8_0 = 8,
-  kQ4_K = 12,
-  kQ5_K = 13,
-  kQ6_K = 14,
-  kBF16 = 30,
-};
+// The block types are ggml's; backends/ggml_type.h holds their ids and sizes.
+using GgmlBlockType = GgmlType;
 
 // Weights per super-block of the K-quants.
 inline constexpr int kQK_K = 256;
@@ -108,72 +97,40 @@ static_assert(sizeof(BlockQ5_K) == 176 && offsetof(BlockQ5_K, scales) == 4 &&
 static_assert(sizeof(BlockQ6_K) == 210 && offsetof(BlockQ6_K, qh) == 128 &&
               offsetof(BlockQ6_K, scales) == 192 && offsetof(BlockQ6_K, d) == 208);
 
-// Weights per block: 1 for the plain float types; 0 for a value that is not a GgmlBlockType.
+// Weights per block (1 for the plain float types); 0 for an id ggml does not define.
 constexpr int64_t BlockSize(GgmlBlockType type) {
-  switch (type) {
-    case GgmlBlockType::kF32:
-    case GgmlBlockType::kF16:
-    case GgmlBlockType::kBF16:
-      return 1;
-    case GgmlBlockType::kQ4_0:
-    case GgmlBlockType::kQ4_1:
-    case GgmlBlockType::kQ8_0:
-      return kQK;
-    case GgmlBlockType::kQ4_K:
-    case GgmlBlockType::kQ5_K:
-    case GgmlBlockType::kQ6_K:
-      return kQK_K;
-  }
-  return 0;
+  const GgmlTypeTraits* traits = FindGgmlType(static_cast<uint32_t>(type));
+  return traits != nullptr ? traits->block_size : 0;
 }
 
-// Bytes per block; 0 for a value that is not a GgmlBlockType.
+// Bytes per block; 0 for an id ggml does not define.
 constexpr int64_t BytesPerBlock(GgmlBlockType type) {
-  switch (type) {
-    case GgmlBlockType::kF32:
-      return 4;
-    case GgmlBlockType::kF16:
-    case GgmlBlockType::kBF16:
-      return 2;
-    case GgmlBlockType::kQ4_0:
-      return sizeof(BlockQ4_0);
-    case GgmlBlockType::kQ4_1:
-      return sizeof(BlockQ4_1);
-    case GgmlBlockType::kQ8_0:
-      return sizeof(BlockQ8_0);
-    case GgmlBlockType::kQ4_K:
-      return sizeof(BlockQ4_K);
-    case GgmlBlockType::kQ5_K:
-      return sizeof(BlockQ5_K);
-    case GgmlBlockType::kQ6_K:
-      return sizeof(BlockQ6_K);
-  }
-  return 0;
+  const GgmlTypeTraits* traits = FindGgmlType(static_cast<uint32_t>(type));
+  return traits != nullptr ? traits->block_bytes : 0;
 }
 
-// ggml's name: "F32", "Q4_K", ...; "?" for a value that is not a GgmlBlockType.
+// ggml's name ("Q4_K"); empty for an id ggml does not define.
 constexpr absl::string_view GgmlBlockTypeName(GgmlBlockType type) {
+  const GgmlTypeTraits* traits = FindGgmlType(static_cast<uint32_t>(type));
+  return traits != nullptr ? traits->name : absl::string_view();
+}
+
+// The types Dequantize handles.
+constexpr bool CanDequantize(GgmlBlockType type) {
   switch (type) {
     case GgmlBlockType::kF32:
-      return "F32";
     case GgmlBlockType::kF16:
-      return "F16";
-    case GgmlBlockType::kQ4_0:
-      return "Q4_0";
-    case GgmlBlockType::kQ4_1:
-      return "Q4_1";
-    case GgmlBlockType::kQ8_0:
-      return "Q8_0";
-    case GgmlBlockType::kQ4_K:
-      return "Q4_K";
-    case GgmlBlockType::kQ5_K:
-      return "Q5_K";
-    case GgmlBlockType::kQ6_K:
-      return "Q6_K";
     case GgmlBlockType::kBF16:
-      return "BF16";
+    case GgmlBlockType::kQ4_0:
+    case GgmlBlockType::kQ4_1:
+    case GgmlBlockType::kQ8_0:
+    case GgmlBlockType::kQ4_K:
+    case GgmlBlockType::kQ5_K:
+    case GgmlBlockType::kQ6_K:
+      return true;
+    default:
+      return false;
   }
-  return "?";
 }
 
 }  // namespace trustformers::backends::cpu
