@@ -9,12 +9,6 @@ namespace {
 
 constexpr size_t kMaxRequestIdLength = 128;
 
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
-
 engine::Truncation TruncationFromProto(v1::Truncation truncation) {
   switch (truncation) {
     case v1::TRUNCATION_NONE:
@@ -78,10 +72,11 @@ absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> InferenceService::Encoder
 grpc::ServerUnaryReactor* InferenceService::Embed(grpc::CallbackServerContext* context,
                                                   const v1::EmbedRequest* request,
                                                   v1::EmbedResponse* response) {
-  if (absl::Status s = CheckRequestId(request->request_id()); !s.ok()) return Finish(context, s);
+  if (absl::Status s = CheckRequestId(request->request_id()); !s.ok())
+    return FinishUnary(context, s);
   absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> encoder =
       Encoder(request->model(), "embed");
-  if (!encoder.ok()) return Finish(context, encoder.status());
+  if (!encoder.ok()) return FinishUnary(context, encoder.status());
 
   engine::EmbedCall call;
   call.texts.assign(request->inputs().begin(), request->inputs().end());
@@ -89,8 +84,8 @@ grpc::ServerUnaryReactor* InferenceService::Embed(grpc::CallbackServerContext* c
     call.token_ids.emplace_back(ids.ids().begin(), ids.ids().end());
   }
   if (call.texts.empty() == call.token_ids.empty()) {
-    return Finish(context,
-                  absl::InvalidArgumentError("give exactly one of 'inputs' and 'input_token_ids'"));
+    return FinishUnary(
+        context, absl::InvalidArgumentError("give exactly one of 'inputs' and 'input_token_ids'"));
   }
   switch (request->pooling()) {
     case v1::POOLING_MEAN:
@@ -137,10 +132,11 @@ grpc::ServerUnaryReactor* InferenceService::Embed(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* InferenceService::Classify(grpc::CallbackServerContext* context,
                                                      const v1::ClassifyRequest* request,
                                                      v1::ClassifyResponse* response) {
-  if (absl::Status s = CheckRequestId(request->request_id()); !s.ok()) return Finish(context, s);
+  if (absl::Status s = CheckRequestId(request->request_id()); !s.ok())
+    return FinishUnary(context, s);
   absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> encoder =
       Encoder(request->model(), "classify");
-  if (!encoder.ok()) return Finish(context, encoder.status());
+  if (!encoder.ok()) return FinishUnary(context, encoder.status());
 
   engine::ClassifyCall call;
   call.texts.assign(request->inputs().begin(), request->inputs().end());
@@ -194,15 +190,15 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
                                                      v1::TokenizeResponse* response) {
   absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> encoder =
       Encoder(request->model(), "tokenize");
-  if (!encoder.ok()) return Finish(context, encoder.status());
+  if (!encoder.ok()) return FinishUnary(context, encoder.status());
   if (request->has_messages()) {
-    return Finish(context, absl::FailedPreconditionError(absl::StrCat(
-                               "model '", request->model(),
-                               "' has no chat template; send 'text' instead of 'messages'")));
+    return FinishUnary(context, absl::FailedPreconditionError(absl::StrCat(
+                                    "model '", request->model(),
+                                    "' has no chat template; send 'text' instead of 'messages'")));
   }
   absl::StatusOr<engine::TokenizeResult> tokens = (*encoder)->TokenizeText(
       request->text(), request->has_add_special_tokens() ? request->add_special_tokens() : true);
-  if (!tokens.ok()) return Finish(context, tokens.status());
+  if (!tokens.ok()) return FinishUnary(context, tokens.status());
   for (size_t i = 0; i < tokens->ids.size(); ++i) {
     response->add_token_ids(tokens->ids[i]);
     if (request->return_tokens()) response->add_tokens(tokens->tokens[i]);
@@ -214,7 +210,7 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
   }
   response->set_count(static_cast<int32_t>(tokens->ids.size()));
   response->set_max_model_len(static_cast<int32_t>((*encoder)->max_input_tokens()));
-  return Finish(context, absl::OkStatus());
+  return FinishUnary(context, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerContext* context,
@@ -222,13 +218,13 @@ grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerConte
                                                        v1::DetokenizeResponse* response) {
   absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> encoder =
       Encoder(request->model(), "detokenize");
-  if (!encoder.ok()) return Finish(context, encoder.status());
+  if (!encoder.ok()) return FinishUnary(context, encoder.status());
   absl::StatusOr<std::string> text = (*encoder)->Detokenize(
       std::vector<int32_t>(request->token_ids().begin(), request->token_ids().end()),
       request->has_skip_special_tokens() ? request->skip_special_tokens() : true);
-  if (!text.ok()) return Finish(context, text.status());
+  if (!text.ok()) return FinishUnary(context, text.status());
   response->set_text(*std::move(text));
-  return Finish(context, absl::OkStatus());
+  return FinishUnary(context, absl::OkStatus());
 }
 
 }  // namespace trustformers::server

@@ -32,12 +32,6 @@ v1::ModelTask TaskToProto(engine::ModelTask task) {
   return v1::MODEL_TASK_UNSPECIFIED;
 }
 
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
-
 }  // namespace
 
 void ToProto(const engine::ModelEntry& entry, v1::ModelInfo* out) {
@@ -72,18 +66,18 @@ grpc::ServerUnaryReactor* ModelsService::ListModels(grpc::CallbackServerContext*
   for (const engine::ModelEntry& entry : registry_->List()) {
     ToProto(entry, response->add_models());
   }
-  return Finish(context, absl::OkStatus());
+  return FinishUnary(context, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* ModelsService::GetModel(grpc::CallbackServerContext* context,
                                                   const v1::GetModelRequest* request,
                                                   v1::ModelInfo* response) {
   if (request->name().empty()) {
-    return Finish(context, absl::InvalidArgumentError("GetModel: 'name' is required"));
+    return FinishUnary(context, absl::InvalidArgumentError("GetModel: 'name' is required"));
   }
   absl::StatusOr<engine::ModelEntry> entry = registry_->Get(request->name());
   if (entry.ok()) ToProto(*entry, response);
-  return Finish(context, entry.status());
+  return FinishUnary(context, entry.status());
 }
 
 }  // namespace trustformers::server

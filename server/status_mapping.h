@@ -4,11 +4,16 @@
 #pragma once
 
 #include "absl/status/status.h"
+#include "grpcpp/server_context.h"
 #include "grpcpp/support/status.h"
 
 namespace trustformers::server {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// Ends a unary callback RPC with `status` mapped as above; returns the reactor to hand to gRPC.
+grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
+                                      const absl::Status& status);
 
 // The HTTP status a REST response carries for `code` (499 for CANCELLED, as clients that left).
 int HttpStatusFor(absl::StatusCode code);
