@@ -3,11 +3,13 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <memory>
 #include <vector>
 
+#include "backends/cpu/decoder_kernels.h"
 #include "backends/tensor.h"
 
 namespace trustformers::backends::cpu {
@@ -23,7 +25,47 @@ const float* HalfTable() {
   return table.get();
 }
 
+// The scalar kernel: the oracle of the AVX2 one and the fallback.
+void AttendReference(const float* q, const uint16_t* k, const uint16_t* v, int64_t kv_stride,
+                     int64_t visible, int64_t head_dim, float scale, float* scores, float* out) {
+  const float* half = HalfTable();
+  float max_score = -std::numeric_limits<float>::infinity();
+  for (int64_t s = 0; s < visible; ++s) {
+    const uint16_t* ks = k + s * kv_stride;
+    float dot = 0;
+    for (int64_t d = 0; d < head_dim; ++d) dot += q[d] * half[ks[d]];
+    scores[s] = dot * scale;
+    max_score = std::max(max_score, scores[s]);
+  }
+  double sum = 0;
+  for (int64_t s = 0; s < visible; ++s) {
+    scores[s] = std::exp(scores[s] - max_score);
+    sum += scores[s];
+  }
+  const float inverse = static_cast<float>(1.0 / sum);
+  std::fill(out, out + head_dim, 0.0f);
+  for (int64_t s = 0; s < visible; ++s) {
+    const uint16_t* vs = v + s * kv_stride;
+    for (int64_t d = 0; d < head_dim; ++d) out[d] += scores[s] * half[vs[d]];
+  }
+  for (int64_t d = 0; d < head_dim; ++d) out[d] *= inverse;
+}
+
+std::atomic<bool> force_reference{false};
+
+AttendFn AttendFor(int64_t head_dim) {
+  static const AttendFn fast = [] {
+    __builtin_cpu_init();
+    const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                    __builtin_cpu_supports("f16c");
+    return ok ? Avx2Attend() : nullptr;
+  }();
+  return fast != nullptr && head_dim % 8 == 0 && !force_reference ? fast : AttendReference;
+}
+
 }  // namespace
+
+void UseReferenceDecoderKernels(bool reference) { force_reference = reference; }
 
 void RmsNorm(const float* x, const float* weight, float epsilon, int64_t rows, int64_t n,
              float* out) {
@@ -73,11 +115,11 @@ void FloatsToHalves(const float* x, int64_t n, uint16_t* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = FloatToHalf(x[i]);
 }
 
-void CausalAttentionF16Cache(const float* q, int64_t q_stride, int64_t rows, int64_t first_position,
-                             const uint16_t* k_cache, const uint16_t* v_cache, int64_t heads,
-                             int64_t kv_heads, int64_t head_dim, float scale, float* out,
-                             int64_t out_stride) {
-  const float* half = HalfTable();
+void CausalAttentionF16Cache(const float* q, int64_t q_stride, int64_t rows,
+                             int64_t first_position, const uint16_t* k_cache,
+                             const uint16_t* v_cache, int64_t heads, int64_t kv_heads,
+                             int64_t head_dim, float scale, float* out, int64_t out_stride) {
+  const AttendFn attend = AttendFor(head_dim);
   const int64_t kv_stride = kv_heads * head_dim;
   const int64_t group = heads / kv_heads;
   const int64_t total = first_position + rows;
@@ -85,36 +127,14 @@ void CausalAttentionF16Cache(const float* q, int64_t q_stride, int64_t rows, int
 #pragma omp parallel if (work * total * head_dim > (1 << 15))
   {
     std::vector<float> scores(static_cast<size_t>(total));
-    std::vector<float> query(static_cast<size_t>(head_dim));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < work; ++item) {
       const int64_t r = item / heads;
       const int64_t h = item % heads;
       const int64_t kv = h / group;
-      const int64_t visible = first_position + r + 1;
-      const float* qh = q + r * q_stride + h * head_dim;
-      for (int64_t d = 0; d < head_dim; ++d) query[d] = qh[d];
-      float max_score = -std::numeric_limits<float>::infinity();
-      for (int64_t s = 0; s < visible; ++s) {
-        const uint16_t* ks = k_cache + s * kv_stride + kv * head_dim;
-        float dot = 0;
-        for (int64_t d = 0; d < head_dim; ++d) dot += query[d] * half[ks[d]];
-        scores[s] = dot * scale;
-        max_score = std::max(max_score, scores[s]);
-      }
-      double sum = 0;
-      for (int64_t s = 0; s < visible; ++s) {
-        scores[s] = std::exp(scores[s] - max_score);
-        sum += scores[s];
-      }
-      const float inverse = static_cast<float>(1.0 / sum);
-      float* oh = out + r * out_stride + h * head_dim;
-      std::fill(oh, oh + head_dim, 0.0f);
-      for (int64_t s = 0; s < visible; ++s) {
-        const float p = scores[s] * inverse;
-        const uint16_t* vs = v_cache + s * kv_stride + kv * head_dim;
-        for (int64_t d = 0; d < head_dim; ++d) oh[d] += p * half[vs[d]];
-      }
+      attend(q + r * q_stride + h * head_dim, k_cache + kv * head_dim, v_cache + kv * head_dim,
+             kv_stride, first_position + r + 1, head_dim, scale, scores.data(),
+             out + r * out_stride + h * head_dim);
     }
   }
 }

@@ -48,6 +48,9 @@ void CausalAttentionF16Cache(const float* q, int64_t q_stride, int64_t rows, int
 // Converts rows of floats into f16 (round to nearest even), e.g. new keys into the cache.
 void FloatsToHalves(const float* x, int64_t n, uint16_t* out);
 
+// Tests: force the scalar kernels (true) or go back to the best available (false).
+void UseReferenceDecoderKernels(bool reference);
+
 // gate[i] = silu(gate[i]) * up[i].
 void SwiGlu(float* gate, const float* up, int64_t n);
 
