@@ -9,7 +9,6 @@
 #include "tokenizers/json_fields.h"
 #include "tokenizers/unicode.h"
 #include "tokenizers/utf8.h"
-#include "tokenizers/wordpiece.h"
 
 namespace trustformers::tokenizers {
 namespace {
@@ -106,15 +105,17 @@ class AddedVocabulary::Trie {
   std::vector<Node> nodes_ = std::vector<Node>(1);
 };
 
-AddedVocabulary::AddedVocabulary(std::vector<AddedToken> tokens, const WordPiece& model,
-                                 const std::function<std::string(absl::string_view)>& normalize) {
-  uint32_t next_id = static_cast<uint32_t>(model.vocab_size());
+AddedVocabulary::AddedVocabulary(
+    std::vector<AddedToken> tokens,
+    const std::function<std::optional<uint32_t>(absl::string_view)>& model_token_to_id,
+    size_t model_vocab_size, const std::function<std::string(absl::string_view)>& normalize) {
+  uint32_t next_id = static_cast<uint32_t>(model_vocab_size);
   for (AddedToken& token : tokens) {
     if (token.content.empty()) continue;
     uint32_t id;
     if (auto it = ids_by_content_.find(token.content); it != ids_by_content_.end()) {
       id = it->second;
-    } else if (std::optional<uint32_t> model_id = model.TokenToId(token.content)) {
+    } else if (std::optional<uint32_t> model_id = model_token_to_id(token.content)) {
       id = *model_id;
     } else {
       id = next_id++;
@@ -132,10 +133,13 @@ AddedVocabulary::AddedVocabulary(std::vector<AddedToken> tokens, const WordPiece
   }
   for (const auto& [id, index] : entry_by_id_) {
     const Entry& entry = entries_[index];
-    std::unique_ptr<Trie>& trie = entry.token.normalized ? normalized_trie_ : raw_trie_;
-    if (!trie) trie = std::make_unique<Trie>();
-    // A normalised content can become empty (e.g. only control characters): nothing to match.
-    if (!entry.decoded.empty()) trie->Insert(entry.decoded, index);
+    for (int include_special = 0; include_special < 2; ++include_special) {
+      if (entry.token.special && include_special == 0) continue;
+      std::unique_ptr<Trie>& trie = tries_[entry.token.normalized ? 1 : 0][include_special];
+      if (!trie) trie = std::make_unique<Trie>();
+      // A normalised content can become empty (e.g. only control characters): nothing to match.
+      if (!entry.decoded.empty()) trie->Insert(entry.decoded, index);
+    }
   }
 }
 
@@ -179,9 +183,10 @@ absl::StatusOr<std::vector<AddedToken>> AddedVocabulary::ParseJson(const nlohman
 }
 
 std::vector<AddedVocabulary::Match> AddedVocabulary::FindMatches(absl::string_view text,
-                                                                 bool normalized) const {
+                                                                 bool normalized,
+                                                                 bool include_special) const {
   std::vector<Match> matches;
-  const Trie* trie = normalized ? normalized_trie_.get() : raw_trie_.get();
+  const Trie* trie = tries_[normalized ? 1 : 0][include_special ? 1 : 0].get();
   if (trie == nullptr) return matches;
   size_t taken_until = 0;  // end of the last accepted match
   size_t pos = 0;
@@ -216,6 +221,11 @@ std::optional<uint32_t> AddedVocabulary::TokenToId(absl::string_view content) co
 const std::string* AddedVocabulary::IdToToken(uint32_t id) const {
   auto it = entry_by_id_.find(id);
   return it == entry_by_id_.end() ? nullptr : &entries_[it->second].decoded;
+}
+
+const AddedToken* AddedVocabulary::Find(uint32_t id) const {
+  auto it = entry_by_id_.find(id);
+  return it == entry_by_id_.end() ? nullptr : &entries_[it->second].token;
 }
 
 bool AddedVocabulary::IsSpecial(absl::string_view token) const {

@@ -20,8 +20,6 @@
 
 namespace trustformers::tokenizers {
 
-class WordPiece;
-
 struct AddedToken {
   std::string content;
   // Only match where neither neighbour is a word character.
@@ -44,23 +42,29 @@ class AddedVocabulary {
     uint32_t id = 0;
   };
 
-  // Ids come from the model's vocabulary where the content is there, otherwise the next ids after
-  // it, in order (as Hugging Face assigns them; tokenizer.json's "id" fields are not used).
-  // `normalize` gives the normalised form of a "normalized" token's content.
-  AddedVocabulary(std::vector<AddedToken> tokens, const WordPiece& model,
-                  const std::function<std::string(absl::string_view)>& normalize);
+  // Ids come from the model's vocabulary (`model_token_to_id`) where the content is there,
+  // otherwise the next ids after it (from `model_vocab_size`), in order (as Hugging Face assigns
+  // them; tokenizer.json's "id" fields are not used). `normalize` gives the normalised form of a
+  // "normalized" token's content.
+  AddedVocabulary(
+      std::vector<AddedToken> tokens,
+      const std::function<std::optional<uint32_t>(absl::string_view)>& model_token_to_id,
+      size_t model_vocab_size, const std::function<std::string(absl::string_view)>& normalize);
   ~AddedVocabulary();
 
   // Parses tokenizer.json's "added_tokens" array.
   static absl::StatusOr<std::vector<AddedToken>> ParseJson(const nlohmann::json& config);
 
   // Non-overlapping matches in `text` (valid UTF-8) of the tokens whose `normalized` flag equals
-  // `normalized`, in order.
-  std::vector<Match> FindMatches(absl::string_view text, bool normalized) const;
+  // `normalized`, in order; special tokens only with `include_special`.
+  std::vector<Match> FindMatches(absl::string_view text, bool normalized,
+                                 bool include_special = true) const;
 
   std::optional<uint32_t> TokenToId(absl::string_view content) const;
   // The token's string as Decode sees it (normalised form for normalised tokens), or nullptr.
   const std::string* IdToToken(uint32_t id) const;
+  // The declaration behind `id`, or nullptr.
+  const AddedToken* Find(uint32_t id) const;
   bool IsSpecial(absl::string_view token) const;
   // Contents not in the model's vocabulary (they enlarge the vocabulary).
   size_t new_token_count() const { return new_token_count_; }
@@ -79,8 +83,8 @@ class AddedVocabulary {
   // Ordered so that rebuilding the tries is deterministic.
   std::map<uint32_t, size_t> entry_by_id_;
   std::set<std::string, std::less<>> special_contents_;
-  std::unique_ptr<Trie> raw_trie_;
-  std::unique_ptr<Trie> normalized_trie_;
+  // Indexed [normalized][include_special].
+  std::unique_ptr<Trie> tries_[2][2];
   size_t new_token_count_ = 0;
 };
 

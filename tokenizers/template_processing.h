@@ -42,6 +42,8 @@ class TemplateProcessing {
   Encoding Apply(const Encoding& a, const Encoding* b, bool add_special_tokens) const;
 
   const std::map<std::string, SpecialToken>& special_tokens() const { return special_tokens_; }
+  // The template for one sequence.
+  const std::vector<Piece>& single() const { return single_; }
 
  private:
   std::vector<Piece> single_;

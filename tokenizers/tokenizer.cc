@@ -181,8 +181,12 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(absl::string_view
       added_tokens = *std::move(parsed);
     }
     const BertNormalizer* bert_normalizer = tokenizer->normalizer_.get();
+    const WordPiece* wordpiece_model = tokenizer->model_.get();
     tokenizer->added_vocabulary_ = std::make_unique<AddedVocabulary>(
-        std::move(added_tokens), *tokenizer->model_, [bert_normalizer](absl::string_view content) {
+        std::move(added_tokens),
+        [wordpiece_model](absl::string_view token) { return wordpiece_model->TokenToId(token); },
+        wordpiece_model->vocab_size(),
+        [bert_normalizer](absl::string_view content) {
           if (bert_normalizer == nullptr) return std::string(content);
           NormalizedString normalized = NormalizedString::FromUtf8(content, 0);
           bert_normalizer->Normalize(&normalized);

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 
 #include "utf8proc.h"
 
@@ -36,6 +37,12 @@ bool IsPunctuation(char32_t c) {
 bool IsAsciiPunctuation(char32_t c) {
   return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
          (c >= 0x7B && c <= 0x7E);
+}
+
+bool IsNumeric(char32_t c) {
+  const utf8proc_category_t category = Category(c);
+  return category == UTF8PROC_CATEGORY_ND || category == UTF8PROC_CATEGORY_NL ||
+         category == UTF8PROC_CATEGORY_NO;
 }
 
 bool IsNonspacingMark(char32_t c) { return Category(c) == UTF8PROC_CATEGORY_MN; }
@@ -74,6 +81,19 @@ void AppendCanonicalDecomposition(char32_t c, std::u32string* out) {
 
 int CombiningClass(char32_t c) {
   return utf8proc_get_property(static_cast<utf8proc_int32_t>(c))->combining_class;
+}
+
+std::string NfcNormalize(absl::string_view text) {
+  utf8proc_uint8_t* normalized = nullptr;
+  const utf8proc_ssize_t length =
+      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                   static_cast<utf8proc_ssize_t>(text.size()), &normalized,
+                   static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+  // utf8proc fails only on invalid UTF-8 or out of memory; callers validated the text already.
+  if (length < 0) return std::string(text);
+  std::string out(reinterpret_cast<const char*>(normalized), static_cast<size_t>(length));
+  std::free(normalized);
+  return out;
 }
 
 }  // namespace trustformers::tokenizers

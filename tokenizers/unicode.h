@@ -11,6 +11,8 @@
 
 #include <string>
 
+#include "absl/strings/string_view.h"
+
 namespace trustformers::tokenizers {
 
 // The Unicode White_Space property (what Rust's char::is_whitespace tests).
@@ -21,6 +23,8 @@ bool IsControlOrFormat(char32_t c);
 bool IsPunctuation(char32_t c);
 // The 32 ASCII punctuation and symbol characters: !"#$%&'()*+,-./:;<=>?@[\]^_`{|}~
 bool IsAsciiPunctuation(char32_t c);
+// General category Nd, Nl or No (what Rust's char::is_numeric tests).
+bool IsNumeric(char32_t c);
 // General category Mn.
 bool IsNonspacingMark(char32_t c);
 // What a Unicode regex's \w matches, approximated by categories: letters, marks, decimal and
@@ -36,5 +40,8 @@ void AppendCanonicalDecomposition(char32_t c, std::u32string* out);
 
 // Canonical combining class (0 for starters).
 int CombiningClass(char32_t c);
+
+// `text` (valid UTF-8) in Normalization Form C.
+std::string NfcNormalize(absl::string_view text);
 
 }  // namespace trustformers::tokenizers

@@ -15,6 +15,35 @@ absl::Status IllFormed(absl::string_view text, size_t offset, absl::string_view 
 
 bool IsContinuation(unsigned char byte) { return (byte & 0xC0) == 0x80; }
 
+// The length of the sequence `lead` starts (2 to 4), or 0 when it cannot start one.
+size_t SequenceLength(unsigned char lead) {
+  if (lead >= 0xC2 && lead <= 0xDF) return 2;
+  if (lead >= 0xE0 && lead <= 0xEF) return 3;
+  if (lead >= 0xF0 && lead <= 0xF4) return 4;
+  return 0;
+}
+
+// How many bytes of bytes[i, ...) (lead byte included, at most the sequence's length) agree with
+// a well-formed sequence started by the lead byte at i.
+size_t WellFormedPrefix(absl::string_view bytes, size_t i, size_t length) {
+  const unsigned char lead = static_cast<unsigned char>(bytes[i]);
+  size_t k = 1;
+  while (k < length && i + k < bytes.size()) {
+    const unsigned char b = static_cast<unsigned char>(bytes[i + k]);
+    unsigned char min = 0x80;
+    unsigned char max = 0xBF;
+    if (k == 1) {
+      if (lead == 0xE0) min = 0xA0;
+      if (lead == 0xED) max = 0x9F;
+      if (lead == 0xF0) min = 0x90;
+      if (lead == 0xF4) max = 0x8F;
+    }
+    if (b < min || b > max) break;
+    ++k;
+  }
+  return k;
+}
+
 }  // namespace
 
 absl::Status ValidateUtf8(absl::string_view text) {
@@ -104,6 +133,45 @@ void AppendUtf8(char32_t code_point, std::string* out) {
     out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
     out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
   }
+}
+
+void AppendUtf8Lossy(absl::string_view bytes, std::string* out) {
+  size_t i = 0;
+  while (i < bytes.size()) {
+    const unsigned char lead = static_cast<unsigned char>(bytes[i]);
+    if (lead < 0x80) {
+      out->push_back(static_cast<char>(lead));
+      ++i;
+      continue;
+    }
+    const size_t length = SequenceLength(lead);
+    if (length == 0) {
+      out->append("\xEF\xBF\xBD");
+      ++i;
+      continue;
+    }
+    const size_t good = WellFormedPrefix(bytes, i, length);
+    if (good == length) {
+      out->append(bytes.data() + i, length);
+    } else {
+      out->append("\xEF\xBF\xBD");
+    }
+    i += good;
+  }
+}
+
+size_t IncompleteUtf8Tail(absl::string_view bytes) {
+  const size_t size = bytes.size();
+  // A lead byte is never a continuation, so the last one within reach starts the tail's unit.
+  for (size_t back = 1; back <= 3 && back <= size; ++back) {
+    const size_t i = size - back;
+    const unsigned char byte = static_cast<unsigned char>(bytes[i]);
+    if (IsContinuation(byte)) continue;
+    const size_t length = SequenceLength(byte);
+    if (length <= back) return 0;
+    return WellFormedPrefix(bytes, i, length) == back ? back : 0;
+  }
+  return 0;
 }
 
 }  // namespace trustformers::tokenizers

@@ -24,4 +24,13 @@ size_t Utf8Length(char32_t code_point);
 // Appends the UTF-8 form of `code_point`, which must be a Unicode scalar value.
 void AppendUtf8(char32_t code_point, std::string* out);
 
+// Appends `bytes` (any bytes) as valid UTF-8: well-formed characters are copied and each maximal
+// ill-formed subsequence becomes one U+FFFD, the Unicode-recommended practice that Python's
+// errors="replace" and Rust's from_utf8_lossy follow, so decoded text matches theirs.
+void AppendUtf8Lossy(absl::string_view bytes, std::string* out);
+
+// How many trailing bytes of `bytes` (0 to 3) start a well-formed character without finishing it:
+// the bytes a stream must hold back until more arrive.
+size_t IncompleteUtf8Tail(absl::string_view bytes);
+
 }  // namespace trustformers::tokenizers
