@@ -172,9 +172,9 @@ absl::Status BpeTokenizer::Finish(bool byte_level_decoder, bool decode_added_tok
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<uint32_t>> BpeTokenizer::Encode(absl::string_view text,
-                                                           bool add_special_tokens,
-                                                           bool parse_special) const {
+absl::StatusOr<std::vector<uint32_t>> BpeTokenizer::DoEncode(absl::string_view text,
+                                                             bool add_special_tokens,
+                                                             bool parse_special) const {
   if (absl::Status status = ValidateUtf8(text); !status.ok()) return status;
   std::vector<uint32_t> ids;
   if (add_special_tokens) ids = prefix_ids_;
@@ -231,7 +231,7 @@ absl::string_view BpeTokenizer::TokenBytes(uint32_t id) const {
   return token_bytes_[id];
 }
 
-std::string BpeTokenizer::Decode(std::span<const uint32_t> ids, bool skip_special_tokens) const {
+std::string BpeTokenizer::DoDecode(std::span<const uint32_t> ids, bool skip_special_tokens) const {
   std::string bytes;
   for (uint32_t id : ids) {
     if (id >= token_bytes_.size()) continue;

@@ -106,7 +106,8 @@ TEST_CASE("gguf tokenizer: a small file reads and tokenizes", "[models][gguf][bp
   CHECK_FALSE(vocab->unk_id.has_value());
   CHECK(vocab->add_bos);
   CHECK_FALSE(vocab->add_eos);
-  absl::StatusOr<std::unique_ptr<BpeTokenizer>> tokenizer = LoadGgufTokenizer(**file);
+  absl::StatusOr<std::unique_ptr<tokenizers::CausalTokenizer>> tokenizer =
+      LoadGgufTokenizer(**file);
   REQUIRE(tokenizer.ok());
   absl::StatusOr<std::vector<uint32_t>> ids = (*tokenizer)->Encode("<|im_start|>hello", true, true);
   REQUIRE(ids.ok());
@@ -132,7 +133,9 @@ TEST_CASE("gguf tokenizer: metadata errors name the key", "[models][gguf][bpe]")
   const auto invalid = absl::StatusCode::kInvalidArgument;
   CheckError("tokenizer.ggml.model", std::nullopt, absl::StatusCode::kNotFound,
              "tokenizer.ggml.model");
-  CheckError("tokenizer.ggml.model", String("llama"), absl::StatusCode::kUnimplemented, "llama");
+  CheckError("tokenizer.ggml.model", String("llama"), absl::StatusCode::kFailedPrecondition,
+             "SentencePiece");
+  CheckError("tokenizer.ggml.model", String("bert"), absl::StatusCode::kUnimplemented, "bert");
   CheckError("tokenizer.ggml.model", String("gpt7"), invalid, "gpt7");
   CheckError("tokenizer.ggml.model", U32(2), invalid, "tokenizer.ggml.model");
   CheckError("tokenizer.ggml.tokens", std::nullopt, absl::StatusCode::kNotFound,
@@ -164,7 +167,8 @@ TEST_CASE("gguf tokenizer: metadata errors name the key", "[models][gguf][bpe]")
     absl::StatusOr<std::unique_ptr<GgufFile>> file =
         GgufFile::Open(dir.Write("bad.gguf", FileWith(key, value)).string());
     REQUIRE(file.ok());
-    absl::StatusOr<std::unique_ptr<BpeTokenizer>> tokenizer = LoadGgufTokenizer(**file);
+    absl::StatusOr<std::unique_ptr<tokenizers::CausalTokenizer>> tokenizer =
+        LoadGgufTokenizer(**file);
     INFO(tokenizer.status().ToString());
     REQUIRE_FALSE(tokenizer.ok());
     CHECK(tokenizer.status().code() == code);
@@ -193,6 +197,71 @@ TEST_CASE("gguf tokenizer: SmolLM2-135M-Instruct's metadata", "[models][gguf][bp
   CHECK(vocab->pad_id == 2u);
   CHECK_FALSE(vocab->add_bos);
   CHECK_FALSE(vocab->add_eos);
+}
+
+// A tiny SentencePiece ("llama") vocabulary: <unk>, <s>, </s>, "▁a", "a", and its scores.
+std::vector<std::pair<std::string, Value>> LlamaMetadata() {
+  return {{"tokenizer.ggml.model", String("llama")},
+          {"tokenizer.ggml.tokens", Array(8, {String("<unk>"), String("<s>"), String("</s>"),
+                                              String("\xE2\x96\x81"
+                                                     "a"),
+                                              String("a")})},
+          {"tokenizer.ggml.scores", Array(6, {testing::F32(0), testing::F32(0), testing::F32(0),
+                                              testing::F32(-1), testing::F32(-2)})},
+          {"tokenizer.ggml.token_type", Array(5, {I32(2), I32(3), I32(3), I32(1), I32(1)})}};
+}
+
+absl::StatusOr<std::unique_ptr<tokenizers::CausalTokenizer>> LoadLlama(
+    std::vector<std::pair<std::string, Value>> metadata) {
+  Builder builder;
+  builder.metadata = std::move(metadata);
+  TempDir dir;
+  absl::StatusOr<std::unique_ptr<GgufFile>> file =
+      GgufFile::Open(dir.Write("llama.gguf", builder.Build()).string());
+  REQUIRE(file.ok());
+  return LoadGgufTokenizer(**file);
+}
+
+TEST_CASE("gguf tokenizer: a SentencePiece (llama) vocabulary, with llama.cpp's defaults",
+          "[models][gguf][sentencepiece]") {
+  absl::StatusOr<std::unique_ptr<tokenizers::CausalTokenizer>> tokenizer =
+      LoadLlama(LlamaMetadata());
+  INFO(tokenizer.status().ToString());
+  REQUIRE(tokenizer.ok());
+  CHECK((*tokenizer)->bos_id() == 1u);
+  CHECK((*tokenizer)->eos_id() == 2u);
+  CHECK((*tokenizer)->unk_id() == 0u);
+  absl::StatusOr<std::vector<uint32_t>> ids = (*tokenizer)->Encode("a a", true, true);
+  REQUIRE(ids.ok());
+  CHECK(*ids == std::vector<uint32_t>{1, 3, 3});  // BOS, and the space prefix
+
+  std::vector<std::pair<std::string, Value>> metadata = LlamaMetadata();
+  metadata.emplace_back("tokenizer.ggml.add_space_prefix", Bool(false));
+  metadata.emplace_back("tokenizer.ggml.add_bos_token", Bool(false));
+  tokenizer = LoadLlama(metadata);
+  REQUIRE(tokenizer.ok());
+  ids = (*tokenizer)->Encode("a a", true, true);
+  REQUIRE(ids.ok());
+  CHECK(*ids == std::vector<uint32_t>{4, 3});
+
+  metadata = LlamaMetadata();
+  metadata[2].second = Array(6, {testing::F32(0)});
+  tokenizer = LoadLlama(metadata);
+  REQUIRE_FALSE(tokenizer.ok());
+  CHECK(tokenizer.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(tokenizer.status().message().find("tokenizer.ggml.scores has 1 entries for 5 tokens") !=
+        absl::string_view::npos);
+
+  metadata = LlamaMetadata();
+  metadata[1].second = Array(8, {String("<unk>"), String("<s>"), String("</s>"),
+                                 String("\xE2\x96\x81"
+                                        "a"),
+                                 String("\xE2\x96\x81"
+                                        "a")});
+  tokenizer = LoadLlama(metadata);
+  REQUIRE_FALSE(tokenizer.ok());
+  CHECK(tokenizer.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(tokenizer.status().message().find("llama.gguf") != absl::string_view::npos);
 }
 
 }  // namespace
