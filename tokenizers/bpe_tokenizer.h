@@ -40,6 +40,12 @@ class BpeTokenizer : public CausalTokenizer {
   // support. Messages name the field.
   static absl::StatusOr<std::unique_ptr<BpeTokenizer>> FromFile(const std::string& path);
   static absl::StatusOr<std::unique_ptr<BpeTokenizer>> FromJson(absl::string_view json);
+  // A Hugging Face model folder: its tokenizer.json, with the special tokens its
+  // tokenizer_config.json names (bos_token, eos_token, unk_token, pad_token, as strings or
+  // {"content": ...} objects) as bos_id() and the rest, and its add_bos_token / add_eos_token
+  // applied where the post-processor adds nothing itself. Without tokenizer_config.json, as
+  // FromFile. INVALID_ARGUMENT naming the key for a special token not in the vocabulary.
+  static absl::StatusOr<std::unique_ptr<BpeTokenizer>> FromHfFolder(const std::string& folder);
 
   ~BpeTokenizer() override;
   BpeTokenizer(const BpeTokenizer&) = delete;

@@ -290,6 +290,42 @@ TEST_CASE("bpe tokenizer.json: merges as pairs or strings, post-processors, adde
   CHECK(missing.status().code() == absl::StatusCode::kNotFound);
 }
 
+TEST_CASE("bpe tokenizer: a Hugging Face folder's tokenizer_config.json names the specials",
+          "[tokenizers][bpe]") {
+  trustformers::testing::TempDir dir;
+  dir.Write("plain/tokenizer.json", TinyJson().dump());
+  absl::StatusOr<std::unique_ptr<BpeTokenizer>> plain =
+      BpeTokenizer::FromHfFolder((dir.path() / "plain").string());
+  REQUIRE(plain.ok());
+  CHECK_FALSE((*plain)->bos_id().has_value());
+  CHECK(Encode(**plain, "hello", true) == V{kHello});
+
+  dir.Write("full/tokenizer.json", TinyJson().dump());
+  dir.Write("full/tokenizer_config.json", R"({
+    "add_bos_token": true, "add_eos_token": false, "bos_token": "<|im_start|>",
+    "eos_token": {"content": "<|im_end|>", "lstrip": false, "rstrip": false},
+    "pad_token": null, "unk_token": "<|endoftext|>", "model_max_length": 8192})");
+  absl::StatusOr<std::unique_ptr<BpeTokenizer>> full =
+      BpeTokenizer::FromHfFolder((dir.path() / "full").string());
+  INFO(full.status().ToString());
+  REQUIRE(full.ok());
+  CHECK((*full)->bos_id() == 1u);
+  CHECK((*full)->eos_id() == 2u);
+  CHECK((*full)->unk_id() == 0u);
+  CHECK_FALSE((*full)->pad_id().has_value());
+  CHECK(Encode(**full, "hello", true) == V{1, kHello});
+
+  dir.Write("bad/tokenizer.json", TinyJson().dump());
+  dir.Write("bad/tokenizer_config.json", R"({"eos_token": "</s>"})");
+  absl::StatusOr<std::unique_ptr<BpeTokenizer>> bad =
+      BpeTokenizer::FromHfFolder((dir.path() / "bad").string());
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(bad.status().message().find("eos_token '</s>'") != absl::string_view::npos);
+  CHECK(BpeTokenizer::FromHfFolder((dir.path() / "none").string()).status().code() ==
+        absl::StatusCode::kNotFound);
+}
+
 TEST_CASE("bpe tokenizer.json: unsupported and malformed files are refused", "[tokenizers][bpe]") {
   auto status_of = [](const json& config) {
     absl::StatusOr<std::unique_ptr<BpeTokenizer>> tokenizer = BpeTokenizer::FromJson(config.dump());
