@@ -82,7 +82,7 @@ class BpeTokenizer : public CausalTokenizer {
   BpeTokenizer();
 
   // Fills token_bytes_ once every other member is set.
-  absl::Status Finish(bool byte_level_decoder, bool decode_added_tokens);
+  void Finish(bool byte_level_decoder, bool decode_added_tokens);
   absl::Status EncodeSegment(absl::string_view text, bool parse_special,
                              std::vector<uint32_t>* ids) const;
   absl::Status EncodePlain(absl::string_view text, std::vector<uint32_t>* ids) const;

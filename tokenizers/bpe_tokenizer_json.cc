@@ -420,11 +420,7 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromJson(absl::strin
   } catch (const json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("malformed tokenizer.json: ", e.what()));
   }
-  if (absl::Status status = tokenizer->Finish(/*byte_level_decoder=*/true,
-                                              /*decode_added_tokens=*/true);
-      !status.ok()) {
-    return status;
-  }
+  tokenizer->Finish(/*byte_level_decoder=*/true, /*decode_added_tokens=*/true);
   return tokenizer;
 }
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "tokenizers/added_vocabulary.h"
+#include "tokenizers/byte_level.h"
 #include "tokenizers/sentencepiece_backend.h"
 #include "tokenizers/utf8.h"
 
@@ -20,22 +21,6 @@ constexpr uintmax_t kMaxModelBytes = 64u << 20;
 constexpr absl::string_view kSpaceSymbol = "\xE2\x96\x81";  // U+2581 "▁"
 // What libsentencepiece shows for the unknown piece.
 constexpr absl::string_view kUnknownSurface = " \xE2\x81\x87 ";
-
-std::optional<uint8_t> BytePieceValue(absl::string_view piece) {
-  if (piece.size() != 6 || piece.substr(0, 3) != "<0x" || piece[5] != '>') return std::nullopt;
-  int value = 0;
-  for (char c : piece.substr(3, 2)) {
-    value <<= 4;
-    if (c >= '0' && c <= '9') {
-      value |= c - '0';
-    } else if (c >= 'A' && c <= 'F') {
-      value |= c - 'A' + 10;
-    } else {
-      return std::nullopt;
-    }
-  }
-  return static_cast<uint8_t>(value);
-}
 
 std::optional<uint32_t> ReservedId(int id) {
   if (id < 0) return std::nullopt;
@@ -190,7 +175,7 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
         bytes = std::string(kUnknownSurface);
         break;
       case TokenType::kByte:
-        if (std::optional<uint8_t> byte = BytePieceValue(piece)) {
+        if (std::optional<uint8_t> byte = ByteTokenValue(piece)) {
           bytes.push_back(static_cast<char>(*byte));
           break;
         }

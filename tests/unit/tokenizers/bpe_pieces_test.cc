@@ -46,6 +46,10 @@ TEST_CASE("bpe byte level: a bijection between bytes and 256 printable character
   }
   CHECK_FALSE(ByteLevelByte(U'\u0144').has_value());
   CHECK_FALSE(ByteLevelByte(U' ').has_value());  // a space is always remapped
+  CHECK(ByteTokenValue("<0x0A>") == 0x0A);
+  CHECK(ByteTokenValue("<0xff>") == 0xFF);
+  CHECK_FALSE(ByteTokenValue("<0xG0>").has_value());
+  CHECK_FALSE(ByteTokenValue("0x0A").has_value());
 
   std::string all;
   for (int b = 0; b < 256; ++b) all.push_back(static_cast<char>(b));
