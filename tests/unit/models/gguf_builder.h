@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-namespace trustformers::testing {
+namespace trustformers::testing::gguf {
 
 // Little-endian encoders (the host is little-endian, as GGUF assumes).
 template <typename T>
@@ -117,4 +117,4 @@ struct Builder {
   }
 };
 
-}  // namespace trustformers::testing
+}  // namespace trustformers::testing::gguf

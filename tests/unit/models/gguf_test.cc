@@ -16,24 +16,24 @@
 namespace trustformers::models {
 namespace {
 
-using testing::Array;
-using testing::Bool;
-using testing::Builder;
-using testing::F32;
-using testing::F64;
-using testing::I16;
-using testing::I32;
-using testing::I64;
-using testing::I8;
-using testing::Le;
-using testing::String;
 using testing::TempDir;
-using testing::TensorSpec;
-using testing::U16;
-using testing::U32;
-using testing::U64;
-using testing::U8;
-using testing::Value;
+using testing::gguf::Array;
+using testing::gguf::Bool;
+using testing::gguf::Builder;
+using testing::gguf::F32;
+using testing::gguf::F64;
+using testing::gguf::I16;
+using testing::gguf::I32;
+using testing::gguf::I64;
+using testing::gguf::I8;
+using testing::gguf::Le;
+using testing::gguf::String;
+using testing::gguf::TensorSpec;
+using testing::gguf::U16;
+using testing::gguf::U32;
+using testing::gguf::U64;
+using testing::gguf::U8;
+using testing::gguf::Value;
 
 // Two small tensors and a little metadata.
 Builder Small() {

@@ -17,14 +17,14 @@
 namespace trustformers::models {
 namespace {
 
-using testing::Array;
-using testing::Bool;
-using testing::Builder;
-using testing::I32;
-using testing::String;
 using testing::TempDir;
-using testing::U32;
-using testing::Value;
+using testing::gguf::Array;
+using testing::gguf::Bool;
+using testing::gguf::Builder;
+using testing::gguf::I32;
+using testing::gguf::String;
+using testing::gguf::U32;
+using testing::gguf::Value;
 using tokenizers::BpeTokenizer;
 using tokenizers::BpeVocab;
 using tokenizers::TokenType;
@@ -206,8 +206,9 @@ std::vector<std::pair<std::string, Value>> LlamaMetadata() {
                                               String("\xE2\x96\x81"
                                                      "a"),
                                               String("a")})},
-          {"tokenizer.ggml.scores", Array(6, {testing::F32(0), testing::F32(0), testing::F32(0),
-                                              testing::F32(-1), testing::F32(-2)})},
+          {"tokenizer.ggml.scores",
+           Array(6, {testing::gguf::F32(0), testing::gguf::F32(0), testing::gguf::F32(0),
+                     testing::gguf::F32(-1), testing::gguf::F32(-2)})},
           {"tokenizer.ggml.token_type", Array(5, {I32(2), I32(3), I32(3), I32(1), I32(1)})}};
 }
 
@@ -245,7 +246,7 @@ TEST_CASE("gguf tokenizer: a SentencePiece (llama) vocabulary, with llama.cpp's 
   CHECK(*ids == std::vector<uint32_t>{4, 3});
 
   metadata = LlamaMetadata();
-  metadata[2].second = Array(6, {testing::F32(0)});
+  metadata[2].second = Array(6, {testing::gguf::F32(0)});
   tokenizer = LoadLlama(metadata);
   REQUIRE_FALSE(tokenizer.ok());
   CHECK(tokenizer.status().code() == absl::StatusCode::kInvalidArgument);
