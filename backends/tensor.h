@@ -105,5 +105,8 @@ std::string ShapeString(const Shape& shape);
 // IEEE half and bfloat16 to float.
 float HalfToFloat(uint16_t bits);
 float BFloat16ToFloat(uint16_t bits);
+// Float to IEEE half, rounding to nearest even (as F16C's vcvtps2ph does): overflow gives
+// infinity, NaN stays NaN.
+uint16_t FloatToHalf(float value);
 
 }  // namespace trustformers::backends

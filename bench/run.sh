@@ -8,3 +8,4 @@ build=${1:-build}
 "$build/venv/bin/python" bench/grpc_overhead.py --build "$build" --markdown BENCHMARKS.md
 scripts/setup-ref-venv.sh
 "$build/venv/bin/python" bench/embed.py --build "$build" --markdown BENCHMARKS.md
+"$build/venv/bin/python" bench/generate.py --build "$build" --markdown BENCHMARKS.md

@@ -46,18 +46,6 @@ void DequantizeQ8_0(const BlockQ8_0& b, float* out) {
   for (int j = 0; j < kQK; ++j) out[j] = d * static_cast<float>(b.qs[j]);
 }
 
-// The 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K super-block.
-struct ScaleMin {
-  int scale;
-  int min;
-};
-
-ScaleMin UnpackScaleMin(const uint8_t (&scales)[kScalesSizeK], int j) {
-  if (j < 4) return {scales[j] & 0x3F, scales[j + 4] & 0x3F};
-  return {(scales[j + 4] & 0x0F) | ((scales[j - 4] >> 6) << 4),
-          (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4)};
-}
-
 void DequantizeQ4_K(const BlockQ4_K& b, float* out) {
   const float d = HalfToFloat(b.d);
   const float dmin = HalfToFloat(b.dmin);

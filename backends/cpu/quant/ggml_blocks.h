@@ -87,6 +87,18 @@ struct BlockQ6_K {
   uint16_t d;  // f16 super-block scale, last
 };
 
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K super-block.
+struct ScaleMin {
+  int scale;
+  int min;
+};
+
+inline ScaleMin UnpackScaleMin(const uint8_t (&scales)[kScalesSizeK], int j) {
+  if (j < 4) return {scales[j] & 0x3F, scales[j + 4] & 0x3F};
+  return {(scales[j + 4] & 0x0F) | ((scales[j - 4] >> 6) << 4),
+          (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4)};
+}
+
 static_assert(sizeof(BlockQ4_0) == 18 && offsetof(BlockQ4_0, qs) == 2);
 static_assert(sizeof(BlockQ4_1) == 20 && offsetof(BlockQ4_1, qs) == 4);
 static_assert(sizeof(BlockQ8_0) == 34 && offsetof(BlockQ8_0, qs) == 2);

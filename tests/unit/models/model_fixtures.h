@@ -19,6 +19,9 @@ inline std::string ModelsDir() {
 }
 
 inline std::string MiniLmDir() { return ModelsDir() + "/all-minilm-l6-v2"; }
+inline std::string SmolLm2Gguf() {
+  return ModelsDir() + "/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
+}
 
 inline std::string GoldenDir() { return std::string(TF_SOURCE_DIR) + "/tests/golden"; }
 

@@ -1,0 +1,57 @@
+// The CPU operations of decoder-only transformers (Llama family) on raw float rows: RMS norm,
+// rotary position embeddings, causal attention over a half-precision KV cache, and SwiGLU.
+// Keys and values are cached as f16 (half the memory of f32, as llama.cpp's default cache);
+// everything else is f32 with f64 sums where a long reduction would lose precision. RMS norm and
+// the RoPE angles (stepped by repeated multiplication) are computed as ggml computes them, which
+// makes a one-token forward pass bit-identical to llama.cpp's.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+namespace trustformers::backends::cpu {
+
+// out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight, for `rows` rows of n (x may equal out).
+void RmsNorm(const float* x, const float* weight, float epsilon, int64_t rows, int64_t n,
+             float* out);
+
+// How RoPE pairs the dimensions of a head: adjacent pairs (2i, 2i+1), ggml's "normal" mode that
+// Llama GGUFs are converted for, or halves (i, i + d/2), GPT-NeoX style (Qwen2, Hugging Face
+// Llama checkpoints).
+enum class RopeStyle { kInterleaved, kHalves };
+
+struct RopeParams {
+  int64_t rotary_dims = 0;  // leading dimensions of each head that rotate (<= head_dim)
+  float freq_base = 10000.0f;
+  // Positions are multiplied by this (linear scaling: 1 / factor).
+  float freq_scale = 1.0f;
+  RopeStyle style = RopeStyle::kInterleaved;
+  // Optional per-pair divisors of the frequencies (Llama 3's rope_freqs), rotary_dims / 2 long.
+  std::span<const float> freq_factors;
+};
+
+// Rotates `heads` heads of head_dim floats in each of `rows` rows (rows `stride` floats apart);
+// row r is at position positions[r].
+void Rope(float* x, int64_t rows, int64_t stride, int64_t heads, int64_t head_dim,
+          const int32_t* positions, const RopeParams& params);
+
+// Causal attention of `rows` new queries at positions first_position .. first_position+rows-1
+// over a cache holding positions 0 .. first_position+rows-1 (the new rows' keys and values
+// already written): q is [rows, heads * head_dim] (rows q_stride floats apart), k_cache and
+// v_cache are f16 [positions, kv_heads * head_dim], query head h reads kv head
+// h / (heads / kv_heads). Writes out [rows, heads * head_dim] (rows out_stride apart).
+void CausalAttentionF16Cache(const float* q, int64_t q_stride, int64_t rows, int64_t first_position,
+                             const uint16_t* k_cache, const uint16_t* v_cache, int64_t heads,
+                             int64_t kv_heads, int64_t head_dim, float scale, float* out,
+                             int64_t out_stride);
+
+// Converts rows of floats into f16 (round to nearest even), e.g. new keys into the cache.
+void FloatsToHalves(const float* x, int64_t n, uint16_t* out);
+
+// Tests: force the scalar kernels (true) or go back to the best available (false).
+void UseReferenceDecoderKernels(bool reference);
+
+// gate[i] = silu(gate[i]) * up[i].
+void SwiGlu(float* gate, const float* up, int64_t n);
+
+}  // namespace trustformers::backends::cpu

@@ -1,0 +1,108 @@
+// Decoder speed in the terms llama.cpp's llama-bench uses: prefill of N prompt tokens in one
+// batch (pp) and decoding M tokens one at a time from an empty context (tg), on the model alone
+// (no server, no sampling). Also measures this machine's DRAM read bandwidth, so decode speed
+// can be stated as a fraction of what memory allows (each decoded token reads every weight once).
+// Prints one JSON object.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <numeric>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "models/llama/llama_model.h"
+#include "nlohmann/json.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point begin) {
+  return std::chrono::duration<double>(Clock::now() - begin).count();
+}
+
+// Best of `repeats` passes summing a buffer far larger than the caches, with every thread
+// reading its own share: the read bandwidth decoding can hope for.
+double ReadBandwidthGbs(int repeats) {
+  const size_t floats = size_t{1} << 28;  // 1 GiB
+  std::vector<float> buffer(floats, 1.0f);
+  double best = 0;
+  for (int r = 0; r < repeats; ++r) {
+    const Clock::time_point begin = Clock::now();
+    float total = 0;
+#pragma omp parallel for reduction(+ : total) schedule(static)
+    for (size_t i = 0; i < floats; i += 16) {
+      float s = 0;
+      for (size_t j = 0; j < 16; ++j) s += buffer[i + j];
+      total += s;
+    }
+    const double seconds = Seconds(begin);
+    if (total < 0) std::printf("impossible\n");
+    best = std::max(best, static_cast<double>(floats * sizeof(float)) / seconds / 1e9);
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app("Prefill and decode speed of a GGUF decoder");
+  std::string path;
+  int prompt_tokens = 512, gen_tokens = 128, repeats = 3;
+  app.add_option("--model", path, "GGUF file")->required();
+  app.add_option("--prompt-tokens", prompt_tokens, "pp: tokens prefilled in one batch");
+  app.add_option("--gen-tokens", gen_tokens, "tg: tokens decoded one at a time");
+  app.add_option("--repeats", repeats, "Runs of each; the best counts");
+  CLI11_PARSE(app, argc, argv);
+
+  auto file = trustformers::models::GgufFile::Open(path);
+  if (!file.ok()) return std::fprintf(stderr, "%s\n", file.status().ToString().c_str()), 1;
+  auto model = trustformers::models::LlamaModel::FromGguf(*std::move(file));
+  if (!model.ok()) return std::fprintf(stderr, "%s\n", model.status().ToString().c_str()), 1;
+  const auto& m = **model;
+  int64_t weight_bytes = 0;
+  for (const auto& t : m.file().tensors()) weight_bytes += static_cast<int64_t>(t.bytes.size());
+  // Every decoded token reads each weight once, except the embedding table (one row).
+  const auto* embd = m.file().FindTensor("token_embd.weight");
+  const bool tied = m.file().FindTensor("output.weight") == nullptr;
+  const int64_t bytes_per_token =
+      weight_bytes - (tied ? 0 : static_cast<int64_t>(embd->bytes.size()));
+
+  std::vector<int32_t> prompt(static_cast<size_t>(prompt_tokens));
+  for (int i = 0; i < prompt_tokens; ++i) prompt[i] = 100 + (i * 7919) % 30000;
+  std::vector<float> logits;
+  double best_pp = 0, best_tg = 0;
+  for (int r = 0; r < repeats; ++r) {
+    trustformers::models::KvCache cache = m.NewCache(prompt_tokens + 1);
+    const Clock::time_point begin = Clock::now();
+    if (!m.Forward(prompt, &cache, false, &logits).ok()) return 1;
+    best_pp = std::max(best_pp, prompt_tokens / Seconds(begin));
+  }
+  for (int r = 0; r < repeats; ++r) {
+    trustformers::models::KvCache cache = m.NewCache(gen_tokens + 1);
+    int32_t token = 1;
+    const Clock::time_point begin = Clock::now();
+    for (int i = 0; i < gen_tokens; ++i) {
+      const int32_t one[] = {token};
+      if (!m.Forward(one, &cache, false, &logits).ok()) return 1;
+      token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) -
+                                   logits.begin());
+    }
+    best_tg = std::max(best_tg, gen_tokens / Seconds(begin));
+  }
+  const double bandwidth = ReadBandwidthGbs(3);
+  const double decode_gbs = best_tg * static_cast<double>(bytes_per_token) / 1e9;
+  nlohmann::json out = {{"threads", omp_get_max_threads()},
+                        {"pp_tokens", prompt_tokens},
+                        {"tg_tokens", gen_tokens},
+                        {"pp_tok_s", best_pp},
+                        {"tg_tok_s", best_tg},
+                        {"bytes_per_token", bytes_per_token},
+                        {"decode_read_gbs", decode_gbs},
+                        {"dram_read_gbs", bandwidth},
+                        {"decode_fraction_of_dram", decode_gbs / bandwidth}};
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}

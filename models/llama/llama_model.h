@@ -1,0 +1,68 @@
+// A Llama-family decoder (Llama 2/3, SmolLM2, Mistral-style GQA, Qwen2-style q/k/v biases) from a
+// GGUF file: RMS norm, RoPE, grouped-query attention over the sequence's KV cache, SwiGLU, and
+// an output head tied to the embeddings when the file has none. Weights stay in their GGUF block
+// formats inside the memory map and are multiplied there (backends/cpu/quant/). The model is
+// immutable and shared by every request; per-sequence state is the KvCache the caller passes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "backends/cpu/quant/quant_matmul.h"
+#include "models/kv_cache.h"
+#include "models/llama/llama_config.h"
+#include "models/loader/gguf.h"
+
+namespace trustformers::models {
+
+class LlamaModel {
+ public:
+  // INVALID_ARGUMENT naming the tensor for a missing, mis-shaped or mistyped weight;
+  // UNIMPLEMENTED for unsupported variants (see LlamaConfigFromGguf).
+  static absl::StatusOr<std::unique_ptr<LlamaModel>> FromGguf(std::unique_ptr<GgufFile> file);
+
+  const LlamaConfig& config() const { return config_; }
+  const GgufFile& file() const { return *file_; }
+  int64_t parameter_count() const { return parameter_count_; }
+
+  // An empty cache for one sequence, up to the context length (or `max_positions` if smaller).
+  KvCache NewCache(int64_t max_positions = 0) const;
+
+  // Runs `tokens` at positions cache->length() onward, appends their keys and values to the
+  // cache, and writes the logits of the last token ([vocab]) or of every token ([tokens, vocab])
+  // to `logits`. INVALID_ARGUMENT for ids outside the vocabulary or an empty input;
+  // OUT_OF_RANGE when the context would overflow. On error the cache is unchanged.
+  absl::Status Forward(std::span<const int32_t> tokens, KvCache* cache, bool all_logits,
+                       std::vector<float>* logits) const;
+
+ private:
+  struct Layer {
+    const float* attention_norm = nullptr;
+    backends::cpu::QuantMatrix q, k, v, o;
+    const float* q_bias = nullptr;  // Qwen2
+    const float* k_bias = nullptr;
+    const float* v_bias = nullptr;
+    const float* ffn_norm = nullptr;
+    backends::cpu::QuantMatrix gate, up, down;
+  };
+
+  explicit LlamaModel(std::unique_ptr<GgufFile> file) : file_(std::move(file)) {}
+  absl::Status Bind();
+  absl::StatusOr<backends::cpu::QuantMatrix> Matrix(const std::string& name, int64_t rows,
+                                                    int64_t cols) const;
+  absl::StatusOr<const float*> Vector(const std::string& name, int64_t length, bool optional) const;
+
+  std::unique_ptr<GgufFile> file_;
+  LlamaConfig config_;
+  backends::cpu::QuantMatrix embeddings_;  // [vocab, hidden]
+  backends::cpu::QuantMatrix output_;      // [vocab, hidden]; the embeddings when tied
+  const float* output_norm_ = nullptr;
+  std::vector<float> rope_factors_;
+  std::vector<Layer> layers_;
+  int64_t parameter_count_ = 0;
+};
+
+}  // namespace trustformers::models

@@ -1,0 +1,148 @@
+// The Llama decoder on the real SmolLM2-135M-Instruct GGUF against llama.cpp
+// (tests/golden/llama/reference.json, made by make_fixtures.py there with llama-cpp-python):
+// the same prompt ids must give close last-position logits and the same 64 greedy tokens.
+#include "models/llama/llama_model.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "catch2/catch.hpp"
+#include "unit/models/model_fixtures.h"
+
+namespace trustformers::models {
+namespace {
+
+std::unique_ptr<LlamaModel> LoadSmolLm2() {
+  auto file = GgufFile::Open(testing::SmolLm2Gguf());
+  REQUIRE(file.ok());
+  auto model = LlamaModel::FromGguf(*std::move(file));
+  REQUIRE(model.ok());
+  return *std::move(model);
+}
+
+int32_t ArgMax(const std::vector<float>& logits) {
+  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
+TEST_CASE("SmolLM2 config comes from the GGUF metadata", "[llama]") {
+  const auto model = LoadSmolLm2();
+  const LlamaConfig& c = model->config();
+  CHECK(c.layers == 30);
+  CHECK(c.hidden == 576);
+  CHECK(c.intermediate == 1536);
+  CHECK(c.heads == 9);
+  CHECK(c.kv_heads == 3);
+  CHECK(c.head_dim == 64);
+  CHECK(c.vocab_size == 49152);
+  CHECK(c.context_length == 8192);
+  CHECK(c.rope.freq_base == 100000.0f);
+  CHECK(model->parameter_count() > 134'000'000);
+  CHECK(model->parameter_count() < 136'000'000);
+}
+
+// Two correct implementations of a model whose activations are quantized to 8 bits per block
+// differ by more than rounding: a last-bit difference anywhere (an exp approximation, a
+// summation order) moves some activation across a quantization step, and 30 layers spread that.
+// Measured here: identical logits for a one-token prompt (no attention), then differences up to
+// kLogitNoise against llama.cpp (whose own distance to a float64 evaluation of the same weights
+// is of the same size). So greedy decoding must agree token for token wherever llama.cpp's choice
+// was decided by more than that noise (its top-two logit margin), and a divergence may only start
+// at a step llama.cpp itself decided by less.
+constexpr double kLogitNoise = 1.0;
+
+TEST_CASE("SmolLM2 logits and greedy decoding match llama.cpp", "[llama]") {
+  const auto model = LoadSmolLm2();
+  const nlohmann::json golden = testing::ReadGolden("llama/reference.json");
+  double worst = 0;
+  int identical = 0;
+  std::string report;
+  for (const nlohmann::json& c : golden["cases"]) {
+    const std::string prompt = c["prompt"];
+    CAPTURE(prompt);
+    const std::vector<int32_t> ids = c["prompt_ids"];
+    KvCache cache = model->NewCache(1024);
+    std::vector<float> logits;
+    REQUIRE(model->Forward(ids, &cache, false, &logits).ok());
+    REQUIRE(cache.length() == static_cast<int64_t>(ids.size()));
+    CHECK(ArgMax(logits) == c["argmax"].get<int32_t>());
+    const std::vector<int32_t> logit_ids = c["logit_ids"];
+    const std::vector<float> expected = c["logits"];
+    double case_worst = 0;
+    for (size_t i = 0; i < logit_ids.size(); ++i) {
+      case_worst =
+          std::max(case_worst, std::fabs(double{logits[logit_ids[i]]} - double{expected[i]}));
+    }
+    worst = std::max(worst, case_worst);
+    CHECK(case_worst < kLogitNoise);
+
+    // Greedy decoding, one token per step through the cache, following our own choices.
+    const std::vector<int32_t> want = c["greedy"];
+    const std::vector<double> margins = c["margins"];
+    std::vector<int32_t> got;
+    int32_t next = ArgMax(logits);
+    for (size_t step = 0; step < want.size(); ++step) {
+      got.push_back(next);
+      if (step + 1 == want.size()) break;
+      const int32_t token[] = {next};
+      REQUIRE(model->Forward(token, &cache, false, &logits).ok());
+      next = ArgMax(logits);
+    }
+    size_t same = 0;
+    while (same < want.size() && got[same] == want[same]) ++same;
+    size_t decided = 0;  // steps before llama.cpp's first close call
+    while (decided < margins.size() && margins[decided] >= kLogitNoise) ++decided;
+    CAPTURE(same, decided, got, want);
+    CHECK(same >= decided);
+    if (same == want.size()) ++identical;
+    absl::StrAppend(&report, "\n  ", same, "/", want.size(), " tokens identical",
+                    same < want.size()
+                        ? absl::StrCat(" (llama.cpp margin there ", margins[same], ")")
+                        : std::string(),
+                    ", max |logit diff| ", case_worst);
+  }
+  WARN("SmolLM2 vs llama.cpp, " << golden["cases"].size() << " prompts, " << identical
+                                << " identical for all 64 tokens:" << report
+                                << "\n  largest |logit difference| " << worst);
+  // Whole 64-token sequences that agree depend on where the close calls fall: 3 of 13 now.
+  CHECK(identical >= 1);
+}
+
+TEST_CASE("Forward refuses bad input and leaves the cache unchanged", "[llama]") {
+  const auto model = LoadSmolLm2();
+  KvCache cache = model->NewCache(8);
+  std::vector<float> logits;
+  const int32_t outside[] = {1, 49152};
+  absl::Status s = model->Forward(outside, &cache, false, &logits);
+  CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(s.message()).find("49152") != std::string::npos);
+  CHECK(cache.length() == 0);
+  CHECK(model->Forward({}, &cache, false, &logits).code() == absl::StatusCode::kInvalidArgument);
+  const int32_t nine[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  s = model->Forward(nine, &cache, false, &logits);
+  CHECK(s.code() == absl::StatusCode::kOutOfRange);
+  CHECK(cache.length() == 0);
+  const int32_t two[] = {504, 3575};
+  REQUIRE(model->Forward(two, &cache, true, &logits).ok());
+  CHECK(logits.size() == 2 * 49152u);
+  CHECK(cache.length() == 2);
+}
+
+TEST_CASE("Prefill in chunks equals prefill at once", "[llama]") {
+  const auto model = LoadSmolLm2();
+  const std::vector<int32_t> ids = {504, 3575, 282, 4649, 314, 2155, 282, 4723, 216, 35};
+  KvCache whole = model->NewCache(64), chunked = model->NewCache(64);
+  std::vector<float> a, b;
+  REQUIRE(model->Forward(ids, &whole, false, &a).ok());
+  const std::span<const int32_t> all(ids);
+  REQUIRE(model->Forward(all.subspan(0, 3), &chunked, false, &b).ok());
+  REQUIRE(model->Forward(all.subspan(3, 4), &chunked, false, &b).ok());
+  REQUIRE(model->Forward(all.subspan(7), &chunked, false, &b).ok());
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double{std::fabs(a[i] - b[i])});
+  CHECK(worst < 1e-3);
+  CHECK(ArgMax(a) == ArgMax(b));
+}
+
+}  // namespace
+}  // namespace trustformers::models
