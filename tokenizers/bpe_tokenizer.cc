@@ -20,25 +20,6 @@ bool IsKnownType(TokenType type) {
          value <= static_cast<int32_t>(TokenType::kByte);
 }
 
-// The byte of a "<0xAB>" token.
-std::optional<uint8_t> ByteTokenValue(absl::string_view token) {
-  if (token.size() != 6 || token.substr(0, 3) != "<0x" || token[5] != '>') return std::nullopt;
-  int value = 0;
-  for (char c : token.substr(3, 2)) {
-    value <<= 4;
-    if (c >= '0' && c <= '9') {
-      value |= c - '0';
-    } else if (c >= 'A' && c <= 'F') {
-      value |= c - 'A' + 10;
-    } else if (c >= 'a' && c <= 'f') {
-      value |= c - 'a' + 10;
-    } else {
-      return std::nullopt;
-    }
-  }
-  return static_cast<uint8_t>(value);
-}
-
 absl::Status CheckId(const char* name, const std::optional<uint32_t>& id, size_t vocab_size) {
   if (id.has_value() && *id >= vocab_size) {
     return absl::InvalidArgumentError(
@@ -140,15 +121,11 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromVocab(const BpeV
   tokenizer->pad_id_ = vocab.pad_id;
   if (vocab.add_bos) tokenizer->prefix_ids_.push_back(*vocab.bos_id);
   if (vocab.add_eos) tokenizer->suffix_ids_.push_back(*vocab.eos_id);
-  if (absl::Status status =
-          tokenizer->Finish(/*byte_level_decoder=*/true, /*decode_added_tokens=*/false);
-      !status.ok()) {
-    return status;
-  }
+  tokenizer->Finish(/*byte_level_decoder=*/true, /*decode_added_tokens=*/false);
   return tokenizer;
 }
 
-absl::Status BpeTokenizer::Finish(bool byte_level_decoder, bool decode_added_tokens) {
+void BpeTokenizer::Finish(bool byte_level_decoder, bool decode_added_tokens) {
   token_bytes_.assign(tokens_.size(), std::string());
   for (size_t id = 0; id < tokens_.size(); ++id) {
     const std::string& token = tokens_[id];
@@ -169,12 +146,11 @@ absl::Status BpeTokenizer::Finish(bool byte_level_decoder, bool decode_added_tok
     // Hugging Face's ByteLevel decoder treats it.
     if (!decode || !AppendByteLevelDecoded(token, &bytes)) bytes = token;
   }
-  return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<uint32_t>> BpeTokenizer::Encode(absl::string_view text,
-                                                           bool add_special_tokens,
-                                                           bool parse_special) const {
+absl::StatusOr<std::vector<uint32_t>> BpeTokenizer::DoEncode(absl::string_view text,
+                                                             bool add_special_tokens,
+                                                             bool parse_special) const {
   if (absl::Status status = ValidateUtf8(text); !status.ok()) return status;
   std::vector<uint32_t> ids;
   if (add_special_tokens) ids = prefix_ids_;
@@ -231,7 +207,7 @@ absl::string_view BpeTokenizer::TokenBytes(uint32_t id) const {
   return token_bytes_[id];
 }
 
-std::string BpeTokenizer::Decode(std::span<const uint32_t> ids, bool skip_special_tokens) const {
+std::string BpeTokenizer::DoDecode(std::span<const uint32_t> ids, bool skip_special_tokens) const {
   std::string bytes;
   for (uint32_t id : ids) {
     if (id >= token_bytes_.size()) continue;

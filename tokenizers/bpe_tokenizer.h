@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "tokenizers/bpe_vocab.h"
+#include "tokenizers/causal_tokenizer.h"
 #include "tokenizers/pre_tokenizer.h"
 
 namespace trustformers::tokenizers {
@@ -29,7 +30,7 @@ namespace trustformers::tokenizers {
 class AddedVocabulary;
 class BpeModel;
 
-class BpeTokenizer {
+class BpeTokenizer : public CausalTokenizer {
  public:
   // INVALID_ARGUMENT for an inconsistent vocabulary (array lengths, ids out of range, merges of
   // tokens that do not exist); UNIMPLEMENTED for a pre-tokenizer name we do not know.
@@ -39,54 +40,49 @@ class BpeTokenizer {
   // support. Messages name the field.
   static absl::StatusOr<std::unique_ptr<BpeTokenizer>> FromFile(const std::string& path);
   static absl::StatusOr<std::unique_ptr<BpeTokenizer>> FromJson(absl::string_view json);
+  // A Hugging Face model folder: its tokenizer.json, with the special tokens its
+  // tokenizer_config.json names (bos_token, eos_token, unk_token, pad_token, as strings or
+  // {"content": ...} objects) as bos_id() and the rest, and its add_bos_token / add_eos_token
+  // applied where the post-processor adds nothing itself. Without tokenizer_config.json, as
+  // FromFile. INVALID_ARGUMENT naming the key for a special token not in the vocabulary.
+  static absl::StatusOr<std::unique_ptr<BpeTokenizer>> FromHfFolder(const std::string& folder);
 
-  ~BpeTokenizer();
+  ~BpeTokenizer() override;
   BpeTokenizer(const BpeTokenizer&) = delete;
   BpeTokenizer& operator=(const BpeTokenizer&) = delete;
 
-  // Token ids for `text`. add_special_tokens: BOS/EOS as the vocabulary asks (tokenizer.json: the
-  // post-processor's template). parse_special: control tokens written in the text (such as
-  // "<|im_start|>") become their ids, as llama.cpp's parse_special and Hugging Face's default do;
-  // without it they are tokenized as plain text, so user input cannot forge them. User-defined
-  // tokens are always recognised. INVALID_ARGUMENT for text that is not valid UTF-8 (naming the
-  // byte offset) or that a pre-tokenizer pattern gives up on.
-  absl::StatusOr<std::vector<uint32_t>> Encode(absl::string_view text,
-                                               bool add_special_tokens = true,
-                                               bool parse_special = false) const;
-
-  // The bytes `id` stands for: byte-level characters mapped back to bytes, a control token's own
-  // text, one byte for "<0xAB>" tokens. Not necessarily UTF-8 on its own: a character can span
-  // tokens. Empty for ids outside the vocabulary.
-  absl::string_view TokenBytes(uint32_t id) const;
-
-  // The text of `ids`: their bytes joined, ill-formed sequences replaced by U+FFFD. Ids outside
-  // the vocabulary are skipped, as Hugging Face does; skip_special_tokens also drops control
-  // tokens.
-  std::string Decode(std::span<const uint32_t> ids, bool skip_special_tokens = true) const;
+  // Byte-level characters mapped back to bytes, a control token's own text, one byte for
+  // "<0xAB>" tokens.
+  absl::string_view TokenBytes(uint32_t id) const override;
 
   // Ids 0 .. vocab_size()-1 (some may be unused where a tokenizer.json skips ids).
-  size_t vocab_size() const { return tokens_.size(); }
-  std::optional<uint32_t> TokenToId(absl::string_view token) const;
-  // The token's string as the vocabulary spells it; nullptr outside the vocabulary.
-  const std::string* IdToToken(uint32_t id) const;
-  // kUnused outside the vocabulary.
-  TokenType token_type(uint32_t id) const;
-  // Control tokens: what Decode(skip_special_tokens = true) drops.
-  bool IsSpecial(uint32_t id) const { return token_type(id) == TokenType::kControl; }
+  size_t vocab_size() const override { return tokens_.size(); }
+  std::optional<uint32_t> TokenToId(absl::string_view token) const override;
+  const std::string* IdToToken(uint32_t id) const override;
+  TokenType token_type(uint32_t id) const override;
 
-  std::optional<uint32_t> bos_id() const { return bos_id_; }
-  std::optional<uint32_t> eos_id() const { return eos_id_; }
-  std::optional<uint32_t> unk_id() const { return unk_id_; }
-  std::optional<uint32_t> pad_id() const { return pad_id_; }
+  std::optional<uint32_t> bos_id() const override { return bos_id_; }
+  std::optional<uint32_t> eos_id() const override { return eos_id_; }
+  std::optional<uint32_t> unk_id() const override { return unk_id_; }
+  std::optional<uint32_t> pad_id() const override { return pad_id_; }
   // What add_special_tokens puts before and after the text.
   const std::vector<uint32_t>& prefix_ids() const { return prefix_ids_; }
   const std::vector<uint32_t>& suffix_ids() const { return suffix_ids_; }
+
+ protected:
+  // add_special_tokens adds BOS/EOS as the vocabulary asks (tokenizer.json: the post-processor's
+  // template); user-defined tokens (non-special added tokens) are always recognised. Also
+  // INVALID_ARGUMENT for text a pre-tokenizer pattern gives up on.
+  absl::StatusOr<std::vector<uint32_t>> DoEncode(absl::string_view text, bool add_special_tokens,
+                                                 bool parse_special) const override;
+  // The tokens' bytes joined, ill-formed sequences replaced by U+FFFD as Hugging Face does.
+  std::string DoDecode(std::span<const uint32_t> ids, bool skip_special_tokens) const override;
 
  private:
   BpeTokenizer();
 
   // Fills token_bytes_ once every other member is set.
-  absl::Status Finish(bool byte_level_decoder, bool decode_added_tokens);
+  void Finish(bool byte_level_decoder, bool decode_added_tokens);
   absl::Status EncodeSegment(absl::string_view text, bool parse_special,
                              std::vector<uint32_t>* ids) const;
   absl::Status EncodePlain(absl::string_view text, std::vector<uint32_t>* ids) const;

@@ -1,10 +1,12 @@
 // BpeTokenizer from a Hugging Face tokenizer.json: the BPE model, its normalizer (none or NFC),
 // pre-tokenizer, post-processor (ByteLevel, TemplateProcessing, RobertaProcessing), ByteLevel
-// decoder and added tokens.
+// decoder and added tokens; and from a model folder, with tokenizer_config.json's special tokens.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
+#include <tuple>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -203,9 +205,7 @@ absl::Status ParsePostProcessor(const json& config, const std::string& path, int
                      "ByteLevel, TemplateProcessing, RobertaProcessing, BertProcessing, Sequence");
 }
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromFile(const std::string& path) {
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   std::error_code error;
   const uintmax_t size = std::filesystem::file_size(path, error);
   if (error) {
@@ -213,13 +213,94 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromFile(const std::
   }
   if (size > kMaxTokenizerJsonBytes) {
     return absl::InvalidArgumentError(absl::StrCat("'", path, "' is ", size,
-                                                   " bytes; tokenizer.json files over ",
+                                                   " bytes; tokenizer files over ",
                                                    kMaxTokenizerJsonBytes, " bytes are refused"));
   }
   std::ifstream in(path, std::ios::binary);
   std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (!in.good() && !in.eof()) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
-  absl::StatusOr<std::unique_ptr<BpeTokenizer>> tokenizer = FromJson(contents);
+  return contents;
+}
+
+// A special token of tokenizer_config.json: a string, an added-token object or null.
+absl::StatusOr<std::optional<std::string>> SpecialTokenName(const json& config, const char* key) {
+  const json* value = OptionalField(config, key);
+  if (value == nullptr) return std::optional<std::string>();
+  if (value->is_string()) return std::optional<std::string>(value->get<std::string>());
+  if (value->is_object()) {
+    absl::StatusOr<std::string> content =
+        ReadString(*value, absl::StrCat("tokenizer_config.json ", key), "content");
+    if (!content.ok()) return content.status();
+    return std::optional<std::string>(*std::move(content));
+  }
+  return absl::InvalidArgumentError(absl::StrCat("tokenizer_config.json ", key,
+                                                 " must be a string or an object, not ",
+                                                 DescribeJsonType(*value)));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromHfFolder(
+    const std::string& folder) {
+  const std::string config_path =
+      (std::filesystem::path(folder) / "tokenizer_config.json").string();
+  absl::StatusOr<std::unique_ptr<BpeTokenizer>> tokenizer =
+      FromFile((std::filesystem::path(folder) / "tokenizer.json").string());
+  if (!tokenizer.ok()) return tokenizer.status();
+  std::error_code error;
+  if (!std::filesystem::exists(config_path, error)) return tokenizer;
+  absl::StatusOr<std::string> text = ReadSmallFile(config_path);
+  if (!text.ok()) return text.status();
+  json config;
+  try {
+    config = json::parse(*text);
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", config_path, "' is not valid JSON: ", e.what()));
+  }
+  if (!config.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat("'", config_path, "' must hold an object"));
+  }
+  BpeTokenizer& t = **tokenizer;
+  const std::pair<const char*, std::optional<uint32_t>*> specials[] = {{"bos_token", &t.bos_id_},
+                                                                       {"eos_token", &t.eos_id_},
+                                                                       {"unk_token", &t.unk_id_},
+                                                                       {"pad_token", &t.pad_id_}};
+  for (const auto& [key, id] : specials) {
+    absl::StatusOr<std::optional<std::string>> name = SpecialTokenName(config, key);
+    if (!name.ok()) {
+      return absl::Status(name.status().code(),
+                          absl::StrCat("'", config_path, "': ", name.status().message()));
+    }
+    if (!name->has_value()) continue;
+    *id = t.TokenToId(**name);
+    if (!id->has_value()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", config_path, "': ", key, " '", **name, "' is not in the vocabulary"));
+    }
+  }
+  for (const auto& [key, id, ids] : {std::tuple{"add_bos_token", t.bos_id_, &t.prefix_ids_},
+                                     std::tuple{"add_eos_token", t.eos_id_, &t.suffix_ids_}}) {
+    const json* flag = OptionalField(config, key);
+    if (flag == nullptr) continue;
+    if (!flag->is_boolean()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", config_path, "': ", key, " must be a boolean"));
+    }
+    if (!flag->get<bool>() || !ids->empty()) continue;
+    if (!id.has_value()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", config_path, "': ", key, " is true but the token is not named"));
+    }
+    ids->push_back(*id);
+  }
+  return tokenizer;
+}
+
+absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromFile(const std::string& path) {
+  absl::StatusOr<std::string> contents = ReadSmallFile(path);
+  if (!contents.ok()) return contents.status();
+  absl::StatusOr<std::unique_ptr<BpeTokenizer>> tokenizer = FromJson(*contents);
   if (!tokenizer.ok()) {
     return absl::Status(tokenizer.status().code(),
                         absl::StrCat("'", path, "': ", tokenizer.status().message()));
@@ -339,11 +420,7 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromJson(absl::strin
   } catch (const json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("malformed tokenizer.json: ", e.what()));
   }
-  if (absl::Status status = tokenizer->Finish(/*byte_level_decoder=*/true,
-                                              /*decode_added_tokens=*/true);
-      !status.ok()) {
-    return status;
-  }
+  tokenizer->Finish(/*byte_level_decoder=*/true, /*decode_added_tokens=*/true);
   return tokenizer;
 }
 

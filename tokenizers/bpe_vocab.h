@@ -10,21 +10,9 @@
 #include <string>
 #include <vector>
 
-namespace trustformers::tokenizers {
+#include "tokenizers/causal_tokenizer.h"
 
-// GGUF's token types (llama.cpp's llama_token_type), as stored in tokenizer.ggml.token_type.
-enum class TokenType : int32_t {
-  kNormal = 1,
-  kUnknown = 2,
-  // Special tokens (BOS, EOS, chat markers such as <|im_start|>): found in text only when the
-  // caller asks for it, dropped by Decode(skip_special_tokens = true).
-  kControl = 3,
-  // Added tokens that are always found in text and always decoded.
-  kUserDefined = 4,
-  kUnused = 5,
-  // "<0xAB>": one raw byte.
-  kByte = 6,
-};
+namespace trustformers::tokenizers {
 
 struct BpeVocab {
   // Token strings by id, in the byte-level alphabet (a space is "Ġ").

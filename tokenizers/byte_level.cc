@@ -65,4 +65,22 @@ bool AppendByteLevelDecoded(absl::string_view text, std::string* out) {
   return true;
 }
 
+std::optional<uint8_t> ByteTokenValue(absl::string_view token) {
+  if (token.size() != 6 || token.substr(0, 3) != "<0x" || token[5] != '>') return std::nullopt;
+  int value = 0;
+  for (char c : token.substr(3, 2)) {
+    value <<= 4;
+    if (c >= '0' && c <= '9') {
+      value |= c - '0';
+    } else if (c >= 'A' && c <= 'F') {
+      value |= c - 'A' + 10;
+    } else if (c >= 'a' && c <= 'f') {
+      value |= c - 'a' + 10;
+    } else {
+      return std::nullopt;
+    }
+  }
+  return static_cast<uint8_t>(value);
+}
+
 }  // namespace trustformers::tokenizers

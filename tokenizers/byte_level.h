@@ -25,4 +25,8 @@ void AppendByteLevel(absl::string_view bytes, std::string* out);
 // unchanged, when some character is outside the alphabet.
 bool AppendByteLevelDecoded(absl::string_view text, std::string* out);
 
+// The byte a byte-fallback token such as "<0xAB>" stands for (SentencePiece's and llama.cpp's
+// spelling; hex digits in either case), or nullopt for any other token.
+std::optional<uint8_t> ByteTokenValue(absl::string_view token);
+
 }  // namespace trustformers::tokenizers

@@ -4,6 +4,9 @@
 // become U+FFFD as soon as that is certain, and Finish() turns a held-back, unfinished character
 // into U+FFFD. The pieces joined equal Decode() of all the ids.
 //
+// Generated tokens follow a prompt, so a SentencePiece piece's leading space is kept: unlike
+// Decode of a whole text, nothing strips a dummy prefix.
+//
 // One decoder per stream (not thread-safe); the tokenizer must outlive it.
 #pragma once
 
@@ -11,7 +14,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
-#include "tokenizers/bpe_tokenizer.h"
+#include "tokenizers/causal_tokenizer.h"
 
 namespace trustformers::tokenizers {
 
@@ -31,7 +34,7 @@ class Utf8StreamAssembler {
 
 class StreamingDecoder {
  public:
-  explicit StreamingDecoder(const BpeTokenizer& tokenizer, bool skip_special_tokens = true)
+  explicit StreamingDecoder(const CausalTokenizer& tokenizer, bool skip_special_tokens = true)
       : tokenizer_(tokenizer), skip_special_tokens_(skip_special_tokens) {}
 
   // The text `id` completes. Ids outside the vocabulary (and, when skipping, control tokens) add
@@ -40,7 +43,7 @@ class StreamingDecoder {
   std::string Finish() { return assembler_.Finish(); }
 
  private:
-  const BpeTokenizer& tokenizer_;
+  const CausalTokenizer& tokenizer_;
   bool skip_special_tokens_;
   Utf8StreamAssembler assembler_;
 };

@@ -47,7 +47,7 @@ inline std::unique_ptr<BpeTokenizer> LoadSmolLmGguf() {
   absl::StatusOr<std::unique_ptr<models::GgufFile>> file = models::GgufFile::Open(SmolLmGgufPath());
   INFO(file.status().ToString() << " (run `make fetch-models`)");
   REQUIRE(file.ok());
-  absl::StatusOr<std::unique_ptr<BpeTokenizer>> tokenizer = models::LoadGgufTokenizer(**file);
+  absl::StatusOr<std::unique_ptr<BpeTokenizer>> tokenizer = models::LoadGgufBpeTokenizer(**file);
   INFO(tokenizer.status().ToString());
   REQUIRE(tokenizer.ok());
   return *std::move(tokenizer);

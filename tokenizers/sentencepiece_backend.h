@@ -1,0 +1,46 @@
+// The one door to libsentencepiece. Its header declares `absl::string_view` itself, which clashes
+// with the abseil every other file includes, so sentencepiece_backend.cc includes no absl header
+// and this header speaks only the standard library; sentencepiece_tokenizer.cc turns its errors
+// into absl::Status.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace trustformers::tokenizers::sentencepiece_backend {
+
+// libsentencepiece's error: its code (numbered as absl::StatusCode) and message.
+struct Error {
+  int code = 0;
+  std::string message;
+};
+
+class Processor {
+ public:
+  // A processor for a serialized ModelProto (a .model file's bytes); nullptr with `error` set
+  // when libsentencepiece refuses it.
+  static std::unique_ptr<Processor> Load(std::string_view serialized_model, Error* error);
+  ~Processor();
+  Processor(const Processor&) = delete;
+  Processor& operator=(const Processor&) = delete;
+
+  // Thread-safe, as libsentencepiece's Encode and Decode are.
+  bool Encode(std::string_view text, std::vector<int>* ids, Error* error) const;
+  std::string Decode(const std::vector<int>& ids) const;
+
+  int piece_size() const;
+  // Reserved ids; -1 when the model has none.
+  int unk_id() const;
+  int bos_id() const;
+  int eos_id() const;
+  int pad_id() const;
+
+ private:
+  struct Impl;
+  explicit Processor(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace trustformers::tokenizers::sentencepiece_backend
