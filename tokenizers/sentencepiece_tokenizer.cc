@@ -65,7 +65,14 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
     absl::string_view model, Options options) {
   absl::StatusOr<SentencePieceModelInfo> info = ParseModelProto(model);
   if (!info.ok()) return info.status();
-  return Create(model, *info, options);
+  absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> tokenizer = Create(model, *info, options);
+  if (!tokenizer.ok()) return tokenizer.status();
+  if ((options.add_bos && !(*tokenizer)->bos_id_.has_value()) ||
+      (options.add_eos && !(*tokenizer)->eos_id_.has_value())) {
+    return absl::InvalidArgumentError(
+        "the model has no BOS or EOS piece (<s>, </s>) for Options to add");
+  }
+  return tokenizer;
 }
 
 absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::FromVocab(
@@ -146,10 +153,6 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
   tokenizer->eos_id_ = ReservedId(processor->eos_id());
   tokenizer->unk_id_ = ReservedId(processor->unk_id());
   tokenizer->pad_id_ = ReservedId(processor->pad_id());
-  if ((options.add_bos && !tokenizer->bos_id_.has_value()) ||
-      (options.add_eos && !tokenizer->eos_id_.has_value())) {
-    return absl::InvalidArgumentError("the model has no BOS or EOS piece to add");
-  }
   tokenizer->processor_ = std::move(processor);
 
   std::vector<AddedToken> controls;

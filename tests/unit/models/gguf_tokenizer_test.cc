@@ -202,10 +202,8 @@ TEST_CASE("gguf tokenizer: SmolLM2-135M-Instruct's metadata", "[models][gguf][bp
 // A tiny SentencePiece ("llama") vocabulary: <unk>, <s>, </s>, "▁a", "a", and its scores.
 std::vector<std::pair<std::string, Value>> LlamaMetadata() {
   return {{"tokenizer.ggml.model", String("llama")},
-          {"tokenizer.ggml.tokens", Array(8, {String("<unk>"), String("<s>"), String("</s>"),
-                                              String("\xE2\x96\x81"
-                                                     "a"),
-                                              String("a")})},
+          {"tokenizer.ggml.tokens",
+           Array(8, {String("<unk>"), String("<s>"), String("</s>"), String("▁a"), String("a")})},
           {"tokenizer.ggml.scores",
            Array(6, {testing::gguf::F32(0), testing::gguf::F32(0), testing::gguf::F32(0),
                      testing::gguf::F32(-1), testing::gguf::F32(-2)})},
@@ -254,11 +252,8 @@ TEST_CASE("gguf tokenizer: a SentencePiece (llama) vocabulary, with llama.cpp's 
         absl::string_view::npos);
 
   metadata = LlamaMetadata();
-  metadata[1].second = Array(8, {String("<unk>"), String("<s>"), String("</s>"),
-                                 String("\xE2\x96\x81"
-                                        "a"),
-                                 String("\xE2\x96\x81"
-                                        "a")});
+  metadata[1].second =
+      Array(8, {String("<unk>"), String("<s>"), String("</s>"), String("▁a"), String("▁a")});
   tokenizer = LoadLlama(metadata);
   REQUIRE_FALSE(tokenizer.ok());
   CHECK(tokenizer.status().code() == absl::StatusCode::kInvalidArgument);

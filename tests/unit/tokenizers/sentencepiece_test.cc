@@ -316,10 +316,7 @@ TEST_CASE("sentencepiece: malformed models and vocabularies are refused, never a
   }
 
   SentencePieceVocab vocab;
-  vocab.tokens = {"<unk>", "<s>", "</s>",
-                  "\xE2\x96\x81"
-                  "a",
-                  "a"};
+  vocab.tokens = {"<unk>", "<|begin|>", "</s>", "▁a", "a"};  // BOS is not named <s>
   vocab.token_types = {TokenType::kUnknown, TokenType::kControl, TokenType::kControl,
                        TokenType::kNormal, TokenType::kNormal};
   vocab.scores = {0, 0, 0, -1, -2};
@@ -350,9 +347,7 @@ TEST_CASE("sentencepiece: malformed models and vocabularies are refused, never a
   bad.token_types[0] = TokenType::kNormal;
   refused(bad, "unknown token");
   bad = vocab;
-  bad.tokens[4] =
-      "\xE2\x96\x81"
-      "a";
+  bad.tokens[4] = "▁a";
   refused(bad, "libsentencepiece");
   bad = vocab;
   bad.tokens[4] = "\xFF";
@@ -361,9 +356,7 @@ TEST_CASE("sentencepiece: malformed models and vocabularies are refused, never a
 
 TEST_CASE("sentencepiece model proto: what is written reads back", "[tokenizers][sentencepiece]") {
   SentencePieceVocab vocab;
-  vocab.tokens = {"<unk>", "<s>", "<0x41>",
-                  "\xE2\x96\x81"
-                  "x"};
+  vocab.tokens = {"<unk>", "<s>", "<0x41>", "▁x"};
   vocab.token_types = {TokenType::kNormal, TokenType::kControl, TokenType::kByte,
                        TokenType::kUserDefined};
   vocab.scores = {0, 0, 0, -3.5f};
