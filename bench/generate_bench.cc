@@ -87,8 +87,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < gen_tokens; ++i) {
       const int32_t one[] = {token};
       if (!m.Forward(one, &cache, false, &logits).ok()) return 1;
-      token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) -
-                                   logits.begin());
+      token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     }
     best_tg = std::max(best_tg, gen_tokens / Seconds(begin));
   }

@@ -24,7 +24,7 @@ std::vector<ModelTask> TasksForArchitecture(const models::ModelSource& source) {
 }
 
 bool IsGenerativeGgufArchitecture(const std::string& arch) {
-  for (const char* known : {"llama", "qwen2", "mistral", "gpt2"}) {
+  for (const char* known : {"llama", "qwen2", "mistral"}) {
     if (arch == known) return true;
   }
   return false;
@@ -92,10 +92,10 @@ absl::Status ModelRegistry::Load(size_t index) {
     return fail(absl::InvalidArgumentError(absl::StrCat("architecture '", source->architecture,
                                                         "' in '", path, "' is not supported")));
   }
-  int64_t gguf_parameters = 0, gguf_context = 0;
+  std::shared_ptr<DecoderEngine> decoder;
   if (source->format == models::ModelFormat::kGguf) {
-    // Every GGUF is read and validated in full now, so a malformed file fails start-up with the
-    // reason instead of the first request that touches it.
+    // Every GGUF is read and validated in full now (tensors, tokenizer, chat template), so a
+    // malformed file fails start-up with the reason instead of the first request that touches it.
     absl::StatusOr<std::unique_ptr<models::GgufFile>> gguf = models::GgufFile::Open(source->path);
     if (!gguf.ok()) return fail(gguf.status());
     absl::StatusOr<std::string> arch = (*gguf)->architecture();
@@ -105,13 +105,16 @@ absl::Status ModelRegistry::Load(size_t index) {
           absl::StrCat("GGUF architecture '", *arch, "' in '", path, "' is not supported")));
     }
     source->architecture = *arch;
-    for (const models::GgufTensor& tensor : (*gguf)->tensors()) {
-      gguf_parameters += tensor.element_count();
-    }
-    if (absl::StatusOr<uint64_t> context = (*gguf)->GetU64(*arch + ".context_length");
-        context.ok()) {
-      gguf_context = static_cast<int64_t>(*context);
-    }
+    gguf->reset();
+    absl::StatusOr<std::unique_ptr<DecoderEngine>> loaded = DecoderEngine::LoadGguf(source->path);
+    if (!loaded.ok()) return fail(loaded.status());
+    decoder = *std::move(loaded);
+  } else if (source->format == models::ModelFormat::kHfSafetensors &&
+             tasks == std::vector<ModelTask>{ModelTask::kGenerate}) {
+    absl::StatusOr<std::unique_ptr<DecoderEngine>> loaded =
+        DecoderEngine::LoadHfFolder(source->path);
+    if (!loaded.ok()) return fail(loaded.status());
+    decoder = *std::move(loaded);
   }
   std::shared_ptr<EncoderEngine> encoder;
   if (source->format == models::ModelFormat::kHfSafetensors &&
@@ -127,9 +130,10 @@ absl::Status ModelRegistry::Load(size_t index) {
   {
     std::lock_guard lock(mutex_);
     ModelEntry& entry = entries_[index];
-    if (source->format == models::ModelFormat::kGguf) {
-      entry.parameter_count = gguf_parameters;
-      entry.max_context_tokens = gguf_context;
+    if (decoder != nullptr) {
+      entry.parameter_count = decoder->parameter_count();
+      entry.max_context_tokens = decoder->context_length();
+      entry.decoder = std::move(decoder);
     }
     if (encoder != nullptr) {
       entry.parameter_count = encoder->parameter_count();

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "config/config.h"
+#include "engine/decoder_engine.h"
 #include "engine/encoder_engine.h"
 #include "models/loader/model_source.h"
 
@@ -39,6 +40,8 @@ struct ModelEntry {
   // Set once an encoder model (Embed, Classify) is READY; shared with calls in flight, so a model
   // being unloaded stays alive until its last call ends.
   std::shared_ptr<EncoderEngine> encoder;
+  // Set once a decoder model (Generate) is READY; shared the same way.
+  std::shared_ptr<DecoderEngine> decoder;
   int64_t parameter_count = 0;
   int64_t max_context_tokens = 0;
   int64_t embedding_dimensions = 0;

@@ -6,11 +6,17 @@
 
 namespace trustformers::models {
 
-KvCache::KvCache(int64_t layers, int64_t row_width, int64_t max_positions)
-    : row_width_(row_width),
-      max_positions_(max_positions),
-      keys_(static_cast<size_t>(layers)),
-      values_(static_cast<size_t>(layers)) {}
+KvCache::KvCache(int64_t layers, int64_t row_width, int64_t max_positions, KvElement element)
+    : row_width_(row_width), max_positions_(max_positions), element_(element) {
+  const size_t n = static_cast<size_t>(layers);
+  if (element == KvElement::kF16) {
+    keys_.resize(n);
+    values_.resize(n);
+  } else {
+    keys_f32_.resize(n);
+    values_f32_.resize(n);
+  }
+}
 
 absl::Status KvCache::Reserve(int64_t count) {
   const int64_t needed = length_ + count;
@@ -22,9 +28,12 @@ absl::Status KvCache::Reserve(int64_t count) {
   if (needed <= capacity_) return absl::OkStatus();
   // Geometric growth: a long generation reallocates a logarithmic number of times.
   const int64_t capacity = std::min(max_positions_, std::max({needed, 2 * capacity_, int64_t{64}}));
+  const size_t size = static_cast<size_t>(capacity * row_width_);
   for (auto* side : {&keys_, &values_}) {
-    for (std::vector<uint16_t>& rows : *side)
-      rows.resize(static_cast<size_t>(capacity * row_width_));
+    for (std::vector<uint16_t>& rows : *side) rows.resize(size);
+  }
+  for (auto* side : {&keys_f32_, &values_f32_}) {
+    for (std::vector<float>& rows : *side) rows.resize(size);
   }
   capacity_ = capacity;
   return absl::OkStatus();
@@ -33,8 +42,9 @@ absl::Status KvCache::Reserve(int64_t count) {
 void KvCache::Truncate(int64_t length) { length_ = std::clamp<int64_t>(length, 0, length_); }
 
 int64_t KvCache::bytes() const {
-  return 2 * static_cast<int64_t>(keys_.size()) * capacity_ * row_width_ *
-         static_cast<int64_t>(sizeof(uint16_t));
+  const int64_t element = element_ == KvElement::kF16 ? 2 : 4;
+  const int64_t layers = static_cast<int64_t>(std::max(keys_.size(), keys_f32_.size()));
+  return 2 * layers * capacity_ * row_width_ * element;
 }
 
 }  // namespace trustformers::models

@@ -2,6 +2,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "server/generate_conversion.h"
+#include "server/generate_reactor.h"
 #include "server/status_mapping.h"
 
 namespace trustformers::server {
@@ -35,6 +37,12 @@ absl::Status CheckRequestId(const std::string& id) {
   return absl::OkStatus();
 }
 
+// A Generate stream refused before it started: finishes with the status, no messages.
+class RefusedStream final : public grpc::ServerWriteReactor<v1::GenerateResponse> {
+ public:
+  void OnDone() override { delete this; }
+};
+
 void SetUsage(const std::vector<int32_t>& token_counts, v1::Usage* usage) {
   int32_t total = 0;
   for (int32_t n : token_counts) total += n;
@@ -49,8 +57,7 @@ std::string InferenceService::RequestId(const std::string& given, const char* pr
   return absl::StrCat(prefix, "-", next_request_id_.fetch_add(1));
 }
 
-absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> InferenceService::Encoder(
-    const std::string& name, const char* task) const {
+absl::StatusOr<engine::ModelEntry> InferenceService::ReadyModel(const std::string& name) const {
   if (name.empty()) return absl::InvalidArgumentError("'model' is required");
   absl::StatusOr<engine::ModelEntry> entry = registry_->Get(name);
   if (!entry.ok()) return entry.status();
@@ -62,6 +69,13 @@ absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> InferenceService::Encoder
     return absl::FailedPreconditionError(
         absl::StrCat("model '", name, "' failed to load: ", entry->error));
   }
+  return entry;
+}
+
+absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> InferenceService::Encoder(
+    const std::string& name, const char* task) const {
+  absl::StatusOr<engine::ModelEntry> entry = ReadyModel(name);
+  if (!entry.ok()) return entry.status();
   if (entry->encoder == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat("model '", name, "' cannot ", task, ": it is not an encoder model"));
@@ -188,6 +202,26 @@ grpc::ServerUnaryReactor* InferenceService::Classify(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext* context,
                                                      const v1::TokenizeRequest* request,
                                                      v1::TokenizeResponse* response) {
+  if (absl::StatusOr<engine::ModelEntry> entry = ReadyModel(request->model());
+      entry.ok() && entry->decoder != nullptr) {
+    if (request->return_offsets()) {
+      return FinishUnary(
+          context,
+          absl::UnimplementedError("return_offsets is not available for this model's tokenizer"));
+    }
+    absl::StatusOr<engine::GenerateInput> input = GenerateInputFromTokenize(*request);
+    if (!input.ok()) return FinishUnary(context, input.status());
+    absl::StatusOr<engine::PromptTokens> prompt = entry->decoder->Tokenize(*input);
+    if (!prompt.ok()) return FinishUnary(context, prompt.status());
+    for (int32_t id : prompt->ids) {
+      response->add_token_ids(id);
+      if (request->return_tokens()) response->add_tokens(entry->decoder->TokenString(id));
+    }
+    response->set_count(static_cast<int32_t>(prompt->ids.size()));
+    response->set_max_model_len(static_cast<int32_t>(entry->decoder->context_length()));
+    if (request->has_messages()) response->set_prompt(prompt->text);
+    return FinishUnary(context, absl::OkStatus());
+  }
   absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> encoder =
       Encoder(request->model(), "tokenize");
   if (!encoder.ok()) return FinishUnary(context, encoder.status());
@@ -216,6 +250,15 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerContext* context,
                                                        const v1::DetokenizeRequest* request,
                                                        v1::DetokenizeResponse* response) {
+  if (absl::StatusOr<engine::ModelEntry> entry = ReadyModel(request->model());
+      entry.ok() && entry->decoder != nullptr) {
+    absl::StatusOr<std::string> text = entry->decoder->Detokenize(
+        std::vector<int32_t>(request->token_ids().begin(), request->token_ids().end()),
+        request->has_skip_special_tokens() ? request->skip_special_tokens() : true);
+    if (!text.ok()) return FinishUnary(context, text.status());
+    response->set_text(*std::move(text));
+    return FinishUnary(context, absl::OkStatus());
+  }
   absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> encoder =
       Encoder(request->model(), "detokenize");
   if (!encoder.ok()) return FinishUnary(context, encoder.status());
@@ -225,6 +268,27 @@ grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerConte
   if (!text.ok()) return FinishUnary(context, text.status());
   response->set_text(*std::move(text));
   return FinishUnary(context, absl::OkStatus());
+}
+
+grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
+    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+  auto refuse = [&](const absl::Status& status) {
+    auto* reactor = new RefusedStream();
+    reactor->Finish(ToGrpcStatus(status));
+    return reactor;
+  };
+  if (absl::Status s = CheckRequestId(request->request_id()); !s.ok()) return refuse(s);
+  absl::StatusOr<engine::ModelEntry> entry = ReadyModel(request->model());
+  if (!entry.ok()) return refuse(entry.status());
+  if (entry->decoder == nullptr) {
+    return refuse(absl::FailedPreconditionError(
+        absl::StrCat("model '", request->model(), "' cannot generate: it is not a decoder model")));
+  }
+  absl::StatusOr<engine::GenerateCall> call = GenerateCallFromProto(*request);
+  if (!call.ok()) return refuse(call.status());
+  return GenerateReactor::Start(context, entry->decoder, *std::move(call),
+                                RequestId(request->request_id(), "gen"), request->model(),
+                                request->include_usage());
 }
 
 }  // namespace trustformers::server

@@ -27,12 +27,16 @@ class InferenceService final : public v1::Inference::CallbackService {
   grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* context,
                                        const v1::DetokenizeRequest* request,
                                        v1::DetokenizeResponse* response) override;
+  grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(
+      grpc::CallbackServerContext* context, const v1::GenerateRequest* request) override;
 
  private:
   // The encoder behind `name`: NOT_FOUND, UNAVAILABLE while loading, FAILED_PRECONDITION when
   // the model is not an encoder.
   absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> Encoder(const std::string& name,
                                                                  const char* task) const;
+  // The ready model behind `name`, with the same errors, whatever its kind.
+  absl::StatusOr<engine::ModelEntry> ReadyModel(const std::string& name) const;
   std::string RequestId(const std::string& given, const char* prefix);
 
   const engine::ModelRegistry* registry_;

@@ -56,8 +56,8 @@ std::atomic<bool> force_reference{false};
 AttendFn AttendFor(int64_t head_dim) {
   static const AttendFn fast = [] {
     __builtin_cpu_init();
-    const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                    __builtin_cpu_supports("f16c");
+    // Every CPU with AVX2 also has F16C (it came a generation earlier on both Intel and AMD).
+    const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     return ok ? Avx2Attend() : nullptr;
   }();
   return fast != nullptr && head_dim % 8 == 0 && !force_reference ? fast : AttendReference;
@@ -115,10 +115,10 @@ void FloatsToHalves(const float* x, int64_t n, uint16_t* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = FloatToHalf(x[i]);
 }
 
-void CausalAttentionF16Cache(const float* q, int64_t q_stride, int64_t rows,
-                             int64_t first_position, const uint16_t* k_cache,
-                             const uint16_t* v_cache, int64_t heads, int64_t kv_heads,
-                             int64_t head_dim, float scale, float* out, int64_t out_stride) {
+void CausalAttentionF16Cache(const float* q, int64_t q_stride, int64_t rows, int64_t first_position,
+                             const uint16_t* k_cache, const uint16_t* v_cache, int64_t heads,
+                             int64_t kv_heads, int64_t head_dim, float scale, float* out,
+                             int64_t out_stride) {
   const AttendFn attend = AttendFor(head_dim);
   const int64_t kv_stride = kv_heads * head_dim;
   const int64_t group = heads / kv_heads;
@@ -136,6 +136,51 @@ void CausalAttentionF16Cache(const float* q, int64_t q_stride, int64_t rows,
              kv_stride, first_position + r + 1, head_dim, scale, scores.data(),
              out + r * out_stride + h * head_dim);
     }
+  }
+}
+
+void CausalAttentionF32Cache(const float* q, int64_t q_stride, int64_t rows, int64_t first_position,
+                             const float* k_cache, const float* v_cache, int64_t heads,
+                             int64_t kv_heads, int64_t head_dim, float scale, float* out,
+                             int64_t out_stride) {
+  const int64_t kv_stride = kv_heads * head_dim;
+  const int64_t group = heads / kv_heads;
+  const int64_t total = first_position + rows;
+  const int64_t work = rows * heads;
+#pragma omp parallel if (work * total * head_dim > (1 << 15))
+  {
+    std::vector<double> scores(static_cast<size_t>(total));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < work; ++item) {
+      const int64_t r = item / heads, h = item % heads, kv = h / group;
+      const int64_t visible = first_position + r + 1;
+      const float* qh = q + r * q_stride + h * head_dim;
+      double max_score = -std::numeric_limits<double>::infinity();
+      for (int64_t s = 0; s < visible; ++s) {
+        const float* ks = k_cache + s * kv_stride + kv * head_dim;
+        double dot = 0;
+        for (int64_t d = 0; d < head_dim; ++d) dot += double{qh[d]} * ks[d];
+        scores[s] = dot * scale;
+        max_score = std::max(max_score, scores[s]);
+      }
+      double sum = 0;
+      for (int64_t s = 0; s < visible; ++s) sum += (scores[s] = std::exp(scores[s] - max_score));
+      float* oh = out + r * out_stride + h * head_dim;
+      for (int64_t d = 0; d < head_dim; ++d) {
+        double acc = 0;
+        for (int64_t s = 0; s < visible; ++s)
+          acc += scores[s] * v_cache[s * kv_stride + kv * head_dim + d];
+        oh[d] = static_cast<float>(acc / sum);
+      }
+    }
+  }
+}
+
+void GeluTanh(float* x, int64_t n) {
+  constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    x[i] = 0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * (v + 0.044715f * v * v * v)));
   }
 }
 

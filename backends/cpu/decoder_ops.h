@@ -45,6 +45,12 @@ void CausalAttentionF16Cache(const float* q, int64_t q_stride, int64_t rows, int
                              int64_t kv_heads, int64_t head_dim, float scale, float* out,
                              int64_t out_stride);
 
+// The same over an f32 cache (Hugging Face float checkpoints).
+void CausalAttentionF32Cache(const float* q, int64_t q_stride, int64_t rows, int64_t first_position,
+                             const float* k_cache, const float* v_cache, int64_t heads,
+                             int64_t kv_heads, int64_t head_dim, float scale, float* out,
+                             int64_t out_stride);
+
 // Converts rows of floats into f16 (round to nearest even), e.g. new keys into the cache.
 void FloatsToHalves(const float* x, int64_t n, uint16_t* out);
 
@@ -53,5 +59,8 @@ void UseReferenceDecoderKernels(bool reference);
 
 // gate[i] = silu(gate[i]) * up[i].
 void SwiGlu(float* gate, const float* up, int64_t n);
+
+// GPT-2's GELU, the tanh approximation ("gelu_new", "gelu_pytorch_tanh"), in place.
+void GeluTanh(float* x, int64_t n);
 
 }  // namespace trustformers::backends::cpu

@@ -3,6 +3,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "backends/status_macros.h"
+#include "models/loader/weight_reader.h"
 
 namespace trustformers::models {
 namespace {
@@ -10,64 +11,6 @@ namespace {
 using backends::DType;
 using backends::Shape;
 using backends::Tensor;
-
-// Finds weights by their Hugging Face names, with or without the task model's prefix and with
-// the old "gamma"/"beta" names for LayerNorm parameters.
-class WeightReader {
- public:
-  WeightReader(std::shared_ptr<SafetensorsCheckpoint> checkpoint, std::string folder)
-      : checkpoint_(std::move(checkpoint)), folder_(std::move(folder)) {}
-
-  const SafetensorsTensor* Lookup(const std::string& name) const {
-    for (const char* prefix : {"", "bert.", "roberta.", "model."}) {
-      const std::string full = prefix + name;
-      if (const SafetensorsTensor* t = checkpoint_->Find(full)) return t;
-      for (auto [from, to] : {std::pair{".weight", ".gamma"}, std::pair{".bias", ".beta"}}) {
-        if (full.size() > std::string(from).size() &&
-            full.compare(full.size() - std::string(from).size(), std::string::npos, from) == 0 &&
-            full.find("LayerNorm") != std::string::npos) {
-          const std::string old = full.substr(0, full.size() - std::string(from).size()) + to;
-          if (const SafetensorsTensor* t = checkpoint_->Find(old)) return t;
-        }
-      }
-    }
-    return nullptr;
-  }
-
-  bool Has(const std::string& name) const { return Lookup(name) != nullptr; }
-
-  // The weight as F32 with exactly `shape`: zero-copy for aligned F32, converted otherwise.
-  absl::StatusOr<Tensor> Read(const std::string& name, const Shape& shape) {
-    const SafetensorsTensor* t = Lookup(name);
-    if (t == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("model '", folder_, "' has no weight '", name, "'"));
-    }
-    if (t->shape != shape) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("model '", folder_, "': weight '", t->name, "' has shape ",
-                       backends::ShapeString(t->shape), " but config.json implies ",
-                       backends::ShapeString(shape)));
-    }
-    if (t->dtype != DType::kF32 && t->dtype != DType::kF16 && t->dtype != DType::kBF16) {
-      return absl::InvalidArgumentError(absl::StrCat("model '", folder_, "': weight '", t->name,
-                                                     "' is ", backends::DTypeName(t->dtype),
-                                                     "; F32, F16 and BF16 are supported"));
-    }
-    parameters_ += t->element_count();
-    Tensor borrowed = Tensor::Borrow(t->dtype, t->shape, t->bytes.data(), checkpoint_);
-    const bool aligned = reinterpret_cast<uintptr_t>(t->bytes.data()) % alignof(float) == 0;
-    if (t->dtype == DType::kF32 && aligned) return borrowed;
-    return borrowed.ToF32();
-  }
-
-  int64_t parameters() const { return parameters_; }
-
- private:
-  std::shared_ptr<SafetensorsCheckpoint> checkpoint_;
-  std::string folder_;
-  int64_t parameters_ = 0;
-};
 
 }  // namespace
 
@@ -88,7 +31,7 @@ absl::StatusOr<std::unique_ptr<BertModel>> BertModel::Load(const std::string& fo
       SafetensorsCheckpoint::Open(folder);
   if (!opened.ok()) return opened.status();
   model->checkpoint_ = *std::move(opened);
-  WeightReader w(model->checkpoint_, folder);
+  WeightReader w(model->checkpoint_, folder, {"", "bert.", "roberta.", "model."});
   const int64_t h = c.hidden_size, inter = c.intermediate_size;
 
   TF_ASSIGN_OR_RETURN(model->word_embeddings_,

@@ -105,6 +105,12 @@ absl::Status LlamaModel::Bind() {
   return absl::OkStatus();
 }
 
+int64_t LlamaModel::weight_bytes() const {
+  int64_t bytes = 0;
+  for (const GgufTensor& t : file_->tensors()) bytes += static_cast<int64_t>(t.bytes.size());
+  return bytes;
+}
+
 KvCache LlamaModel::NewCache(int64_t max_positions) const {
   const int64_t limit =
       max_positions > 0 ? std::min(max_positions, config_.context_length) : config_.context_length;
@@ -137,7 +143,7 @@ absl::Status LlamaModel::Forward(std::span<const int32_t> tokens, KvCache* cache
           "token id ", tokens[i], " at index ", i, " is outside the vocabulary of ", c.vocab_size));
     }
   }
-  if (cache->row_width() != c.kv_heads * c.head_dim) {
+  if (cache->row_width() != c.kv_heads * c.head_dim || cache->element() != KvElement::kF16) {
     return absl::InvalidArgumentError("Forward: the KV cache belongs to another model");
   }
   TF_RETURN_IF_ERROR(cache->Reserve(rows));

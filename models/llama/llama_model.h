@@ -12,13 +12,14 @@
 
 #include "absl/status/statusor.h"
 #include "backends/cpu/quant/quant_matmul.h"
+#include "models/decoder_model.h"
 #include "models/kv_cache.h"
 #include "models/llama/llama_config.h"
 #include "models/loader/gguf.h"
 
 namespace trustformers::models {
 
-class LlamaModel {
+class LlamaModel final : public DecoderModel {
  public:
   // INVALID_ARGUMENT naming the tensor for a missing, mis-shaped or mistyped weight;
   // UNIMPLEMENTED for unsupported variants (see LlamaConfigFromGguf).
@@ -26,17 +27,16 @@ class LlamaModel {
 
   const LlamaConfig& config() const { return config_; }
   const GgufFile& file() const { return *file_; }
-  int64_t parameter_count() const { return parameter_count_; }
 
-  // An empty cache for one sequence, up to the context length (or `max_positions` if smaller).
-  KvCache NewCache(int64_t max_positions = 0) const;
-
-  // Runs `tokens` at positions cache->length() onward, appends their keys and values to the
-  // cache, and writes the logits of the last token ([vocab]) or of every token ([tokens, vocab])
-  // to `logits`. INVALID_ARGUMENT for ids outside the vocabulary or an empty input;
-  // OUT_OF_RANGE when the context would overflow. On error the cache is unchanged.
+  // DecoderModel.
+  const std::string& architecture() const override { return config_.architecture; }
+  int64_t vocab_size() const override { return config_.vocab_size; }
+  int64_t context_length() const override { return config_.context_length; }
+  int64_t parameter_count() const override { return parameter_count_; }
+  int64_t weight_bytes() const override;
+  KvCache NewCache(int64_t max_positions = 0) const override;
   absl::Status Forward(std::span<const int32_t> tokens, KvCache* cache, bool all_logits,
-                       std::vector<float>* logits) const;
+                       std::vector<float>* logits) const override;
 
  private:
   struct Layer {

@@ -2,6 +2,7 @@
 SIGTERM, exit 0, and refuse calls once gone."""
 
 import json
+import re
 import signal
 import threading
 import time
@@ -71,9 +72,11 @@ def test_errors_carry_codes_and_messages(start_server):
 
     inference = inference_pb2_grpc.InferenceStub(server.channel)
     with pytest.raises(grpc.RpcError) as error:
-        list(inference.Generate(inference_pb2.GenerateRequest(model="smollm2-135m-instruct",
-                                                              prompt="Hi"), timeout=5))
-    assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        list(inference.Generate(inference_pb2.GenerateRequest(
+            model="smollm2-135m-instruct", prompt="Hi",
+            sampling=inference_pb2.SamplingParams(temperature=5)), timeout=5))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "temperature" in error.value.details()
 
     # Errors never take the server down.
     assert len(models.ListModels(models_pb2.ListModelsRequest(), timeout=5).models) == 2
@@ -135,9 +138,11 @@ def test_cli_clients_talk_to_the_server(start_server):
     assert embed.returncode == 0, embed.stderr
     assert len(json.loads(embed.stdout)["embeddings"][0]["values"]) == 384
 
-    generate = run_cli("generate", "--server", server.address, "-m", "smollm2-135m-instruct", "Hi")
-    assert generate.returncode == 1
-    assert "Generate: UNIMPLEMENTED" in generate.stderr
+    generate = run_cli("generate", "--server", server.address, "-m", "smollm2-135m-instruct",
+                       "--max-tokens", "4", "Hi")
+    assert generate.returncode == 0, generate.stderr
+    counts = re.search(r"\[(\d+) prompt \+ (\d+) generated tokens\]", generate.stderr)
+    assert counts and 1 <= int(counts.group(2)) <= 4, generate.stderr
 
     version = run_cli("version")
     assert version.returncode == 0 and version.stdout.startswith("trustformers ")

@@ -73,23 +73,31 @@ void DotQ4_1(const uint8_t* w, const uint8_t* a, int64_t a_stride, int64_t k, fl
              int64_t out_stride) {
   constexpr int64_t kW = sizeof(BlockQ4_1), kA = sizeof(ActBlockQ8_1);
   __m256 acc[M];
-  float offsets[M];
+  // Lane 1 sums m_w * s_a; [d_w, m_w] times [d_a, s_a] gives both products in one multiply.
+  __m128 offsets[M];
   for (int i = 0; i < M; ++i) {
     acc[i] = _mm256_setzero_ps();
-    offsets[i] = 0;
+    offsets[i] = _mm_setzero_ps();
   }
   for (int64_t b = 0; b < k / kQK; ++b) {
     const uint8_t* wb = w + b * kW;
-    const float dw = Half(wb);
-    const float mw = Half(wb + 2);
+    int32_t scales;
+    std::memcpy(&scales, wb, sizeof(scales));
+    const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(scales));
     const __m256i q = UnpackNibbles(wb + 4);
     for (int i = 0; i < M; ++i) {
       const uint8_t* ab = a + i * a_stride + b * kA;
-      acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(dw * Float(ab)), DotU8S8(q, Load256(ab + 8)), acc[i]);
-      offsets[i] += mw * Float(ab + 4);
+      const __m128 ds = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(ab)));
+      const __m128 products = _mm_mul_ps(dm, ds);
+      acc[i] =
+          _mm256_fmadd_ps(_mm256_broadcastss_ps(products), DotU8S8(q, Load256(ab + 8)), acc[i]);
+      offsets[i] = _mm_add_ps(offsets[i], products);
     }
   }
-  for (int i = 0; i < M; ++i) out[i * out_stride] = HorizontalSum(acc[i]) + offsets[i];
+  for (int i = 0; i < M; ++i) {
+    out[i * out_stride] =
+        HorizontalSum(acc[i]) + _mm_cvtss_f32(_mm_shuffle_ps(offsets[i], offsets[i], 1));
+  }
 }
 
 template <int M>

@@ -66,10 +66,11 @@ def main():
     llm = llama_cpp.Llama(str(GGUF), n_ctx=1024, n_threads=2, n_threads_batch=2,
                           logits_all=True, flash_attn=False, verbose=False, seed=SEED)
     template = chat_template()
-    prompts = [("raw", p) for p in RAW_PROMPTS] + [("chat", render(template, c)) for c in CHATS]
+    prompts = [("raw", p, None) for p in RAW_PROMPTS] + [("chat", render(template, c), c)
+                                                         for c in CHATS]
     rng = random.Random(SEED)
     cases = []
-    for kind, text in prompts:
+    for kind, text, messages in prompts:
         ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         llm.reset()
         llm.eval(ids)
@@ -89,6 +90,7 @@ def main():
             margins.append(round(float(row[-1] - row[-2]), 4))
         cases.append({
             "kind": kind,
+            **({"messages": messages} if messages else {}),
             "prompt": text,
             "prompt_ids": [int(i) for i in ids],
             "argmax": int(np.argmax(logits)),

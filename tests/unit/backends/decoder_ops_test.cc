@@ -100,13 +100,14 @@ TEST_CASE("Causal attention over an f16 cache with grouped heads", "[decoder_ops
     FloatsToHalves(kf.data(), static_cast<int64_t>(k.size()), k.data());
     FloatsToHalves(vf.data(), static_cast<int64_t>(v.size()), v.data());
     const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-    const std::vector<double> want = NaiveAttention(q, k, v, rows, first, heads, kv_heads, d, scale);
+    const std::vector<double> want =
+        NaiveAttention(q, k, v, rows, first, heads, kv_heads, d, scale);
     for (const bool reference : {true, false}) {
       CAPTURE(d, reference);
       UseReferenceDecoderKernels(reference);
       std::vector<float> out(q.size());
-      CausalAttentionF16Cache(q.data(), heads * d, rows, first, k.data(), v.data(), heads,
-                              kv_heads, d, static_cast<float>(scale), out.data(), heads * d);
+      CausalAttentionF16Cache(q.data(), heads * d, rows, first, k.data(), v.data(), heads, kv_heads,
+                              d, static_cast<float>(scale), out.data(), heads * d);
       for (size_t i = 0; i < out.size(); ++i) REQUIRE(out[i] == Approx(want[i]).margin(1e-5));
     }
   }

@@ -1,0 +1,110 @@
+// One loaded decoder model as the front ends see it: a Llama-family GGUF file or a GPT-2 Hugging
+// Face folder, with its tokenizer, chat template and end-of-generation tokens, and the thread
+// that runs its requests.
+// Submit checks and tokenizes a request on the caller's thread (so every error arrives before any
+// output), then queues it; the engine's thread prefills the prompt, samples each choice token by
+// token and streams chunks to the request's sink. Requests run one after another for now; the
+// continuous-batching scheduler replaces the loop behind the same interface.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/generation/generate_types.h"
+#include "models/decoder_model.h"
+#include "tokenizers/causal_tokenizer.h"
+#include "tokenizers/chat_template.h"
+
+namespace trustformers::engine {
+
+struct DecoderEngineOptions {
+  // Requests waiting at once; beyond it Submit answers RESOURCE_EXHAUSTED.
+  int64_t max_queued_requests = 256;
+  // Prompt tokens per forward pass while prefilling (bounds the activations' memory).
+  int64_t prefill_chunk_tokens = 512;
+};
+
+// A request's prompt as the model sees it.
+struct PromptTokens {
+  std::vector<int32_t> ids;
+  // The prompt text (the rendered chat template for messages); decoded ids for token input.
+  std::string text;
+};
+
+class DecoderEngine {
+ public:
+  // Opens the GGUF file and builds everything; INVALID_ARGUMENT / UNIMPLEMENTED naming what is
+  // wrong with the file.
+  static absl::StatusOr<std::unique_ptr<DecoderEngine>> LoadGguf(const std::string& path,
+                                                                 DecoderEngineOptions options = {});
+  // A Hugging Face folder: config.json, model.safetensors, tokenizer.json, and optionally
+  // tokenizer_config.json (chat_template) and generation_config.json (eos_token_id).
+  static absl::StatusOr<std::unique_ptr<DecoderEngine>> LoadHfFolder(
+      const std::string& folder, DecoderEngineOptions options = {});
+  // Cancels queued and running requests (their choices end with kCancelled), then stops.
+  ~DecoderEngine();
+  DecoderEngine(const DecoderEngine&) = delete;
+  DecoderEngine& operator=(const DecoderEngine&) = delete;
+
+  // INVALID_ARGUMENT for bad input or sampling parameters (naming the field), FAILED_PRECONDITION
+  // for messages to a model without a chat template, RESOURCE_EXHAUSTED when the queue is full.
+  // On OK the sink receives the output on the engine's thread; on error it receives nothing.
+  absl::Status Submit(GenerateCall call, std::shared_ptr<GenerateSink> sink);
+
+  // The ids Generate would use for `input` (Tokenize RPC).
+  absl::StatusOr<PromptTokens> Tokenize(const GenerateInput& input) const;
+  // INVALID_ARGUMENT naming the first id outside the vocabulary.
+  absl::StatusOr<std::string> Detokenize(std::span<const int32_t> ids,
+                                         bool skip_special_tokens) const;
+  // The bytes a token stands for, and its vocabulary spelling.
+  std::string TokenBytes(int32_t id) const;
+  std::string TokenString(int32_t id) const;
+
+  const models::DecoderModel& model() const { return *model_; }
+  int64_t context_length() const { return model_->context_length(); }
+  int64_t parameter_count() const { return model_->parameter_count(); }
+  int64_t weight_bytes() const { return model_->weight_bytes(); }
+  int32_t vocab_size() const { return static_cast<int32_t>(model_->vocab_size()); }
+  bool has_chat_template() const { return chat_template_ != nullptr; }
+  const std::vector<uint32_t>& end_of_generation_ids() const { return eog_ids_; }
+  const tokenizers::CausalTokenizer& tokenizer() const { return *tokenizer_; }
+  int64_t queued() const;
+
+ private:
+  struct Request {
+    GenerateCall call;
+    PromptTokens prompt;
+    std::shared_ptr<GenerateSink> sink;
+    std::chrono::steady_clock::time_point accepted;
+  };
+
+  DecoderEngine() = default;
+  // Checks the parts fit together and starts the thread.
+  absl::Status Start(const std::string& source);
+  void Run();
+  void Serve(Request& request);
+
+  DecoderEngineOptions options_;
+  std::unique_ptr<models::DecoderModel> model_;
+  std::unique_ptr<tokenizers::CausalTokenizer> tokenizer_;
+  std::unique_ptr<tokenizers::ChatTemplate> chat_template_;
+  std::vector<uint32_t> eog_ids_;
+  std::string bos_text_, eos_text_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Request> queue_;  // guarded by mutex_
+  bool stopping_ = false;      // guarded by mutex_
+  std::thread thread_;
+};
+
+}  // namespace trustformers::engine
