@@ -69,6 +69,7 @@ void UseReferenceDecoderKernels(bool reference) { force_reference = reference; }
 
 void RmsNorm(const float* x, const float* weight, float epsilon, int64_t rows, int64_t n,
              float* out) {
+#pragma omp parallel for schedule(static) if (rows * n > (1 << 16))
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * n;
     float* yr = out + r * n;
@@ -85,33 +86,38 @@ void Rope(float* x, int64_t rows, int64_t stride, int64_t heads, int64_t head_di
   const int64_t pairs = params.rotary_dims / 2;
   const float theta_scale =
       std::pow(params.freq_base, -2.0f / static_cast<float>(params.rotary_dims));
-  std::vector<float> cos_sin(static_cast<size_t>(2 * pairs));
-  for (int64_t r = 0; r < rows; ++r) {
-    // The angle of pair i is position * base^(-2i/d), stepped by repeated multiplication.
-    float theta = static_cast<float>(positions[r]);
-    for (int64_t i = 0; i < pairs; ++i) {
-      const float factor = params.freq_factors.empty() ? 1.0f : params.freq_factors[i];
-      const float angle = params.freq_scale * (theta / factor);
-      cos_sin[2 * i] = std::cos(angle);
-      cos_sin[2 * i + 1] = std::sin(angle);
-      theta *= theta_scale;
-    }
-    float* row = x + r * stride;
-    for (int64_t h = 0; h < heads; ++h) {
-      float* head = row + h * head_dim;
+#pragma omp parallel if (rows * heads * pairs > (1 << 14))
+  {
+    std::vector<float> cos_sin(static_cast<size_t>(2 * pairs));
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      // The angle of pair i is position * base^(-2i/d), stepped by repeated multiplication.
+      float theta = static_cast<float>(positions[r]);
       for (int64_t i = 0; i < pairs; ++i) {
-        const int64_t a = params.style == RopeStyle::kInterleaved ? 2 * i : i;
-        const int64_t b = params.style == RopeStyle::kInterleaved ? 2 * i + 1 : i + pairs;
-        const float x0 = head[a], x1 = head[b];
-        const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
-        head[a] = x0 * c - x1 * s;
-        head[b] = x0 * s + x1 * c;
+        const float factor = params.freq_factors.empty() ? 1.0f : params.freq_factors[i];
+        const float angle = params.freq_scale * (theta / factor);
+        cos_sin[2 * i] = std::cos(angle);
+        cos_sin[2 * i + 1] = std::sin(angle);
+        theta *= theta_scale;
+      }
+      float* row = x + r * stride;
+      for (int64_t h = 0; h < heads; ++h) {
+        float* head = row + h * head_dim;
+        for (int64_t i = 0; i < pairs; ++i) {
+          const int64_t a = params.style == RopeStyle::kInterleaved ? 2 * i : i;
+          const int64_t b = params.style == RopeStyle::kInterleaved ? 2 * i + 1 : i + pairs;
+          const float x0 = head[a], x1 = head[b];
+          const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
+          head[a] = x0 * c - x1 * s;
+          head[b] = x0 * s + x1 * c;
+        }
       }
     }
   }
 }
 
 void FloatsToHalves(const float* x, int64_t n, uint16_t* out) {
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
   for (int64_t i = 0; i < n; ++i) out[i] = FloatToHalf(x[i]);
 }
 
@@ -184,7 +190,13 @@ void GeluTanh(float* x, int64_t n) {
   }
 }
 
+void AddTo(float* x, const float* y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
 void SwiGlu(float* gate, const float* up, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > (1 << 14))
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
     gate[i] = g / (1.0f + std::exp(-g)) * up[i];

@@ -57,6 +57,9 @@ void FloatsToHalves(const float* x, int64_t n, uint16_t* out);
 // Tests: force the scalar kernels (true) or go back to the best available (false).
 void UseReferenceDecoderKernels(bool reference);
 
+// x[i] += y[i] (the residual connections).
+void AddTo(float* x, const float* y, int64_t n);
+
 // gate[i] = silu(gate[i]) * up[i].
 void SwiGlu(float* gate, const float* up, int64_t n);
 

@@ -126,10 +126,6 @@ void AddBias(float* x, const float* bias, int64_t rows, int64_t n, int64_t strid
   }
 }
 
-void AddInPlace(float* x, const float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
-}
-
 }  // namespace
 
 absl::Status LlamaModel::Forward(std::span<const int32_t> tokens, KvCache* cache, bool all_logits,
@@ -193,7 +189,7 @@ absl::Status LlamaModel::Forward(std::span<const int32_t> tokens, KvCache* cache
                                  c.heads, c.kv_heads, c.head_dim, scale, attention.data(), h);
     TF_RETURN_IF_ERROR(
         cpu::QuantLinear(attention.data(), rows, h, l.o, projected.data(), h, &quantized));
-    AddInPlace(x.data(), projected.data(), rows * h);
+    cpu::AddTo(x.data(), projected.data(), rows * h);
 
     cpu::RmsNorm(x.data(), l.ffn_norm, c.rms_epsilon, rows, h, normed.data());
     TF_RETURN_IF_ERROR(cpu::QuantizeActivations(normed.data(), rows, h, h,
@@ -208,7 +204,7 @@ absl::Status LlamaModel::Forward(std::span<const int32_t> tokens, KvCache* cache
     cpu::SwiGlu(gate.data(), up.data(), rows * ffn);
     TF_RETURN_IF_ERROR(
         cpu::QuantLinear(gate.data(), rows, ffn, l.down, projected.data(), h, &quantized_ffn));
-    AddInPlace(x.data(), projected.data(), rows * h);
+    cpu::AddTo(x.data(), projected.data(), rows * h);
   }
 
   // Only the rows whose logits are wanted go through the final norm and the output head.
