@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "backends/cpu/quant/quant_kernels.h"
 
@@ -120,6 +121,128 @@ void DotQ8_0(const uint8_t* w, const uint8_t* a, int64_t a_stride, int64_t k, fl
   for (int i = 0; i < M; ++i) out[i * out_stride] = HorizontalSum(acc[i]);
 }
 
+// The K-quants against Q8_K activations, one super-block of 256 weights per step. Each
+// sub-block's integer dot is weighted by its 6-bit (Q4_K/Q5_K) or 8-bit (Q6_K) scale in integer
+// arithmetic (madd with the scale), and the mins (Q4_K/Q5_K) or Q6_K's -32 offset are applied
+// through the activation block's sums of 16, per super-block in scalar code.
+template <int M, bool kFifthBit>
+void DotQ45_K(const uint8_t* w, const uint8_t* a, int64_t a_stride, int64_t k, float* out,
+              int64_t out_stride) {
+  using Block = std::conditional_t<kFifthBit, BlockQ5_K, BlockQ4_K>;
+  constexpr int64_t kW = sizeof(Block), kA = sizeof(ActBlockQ8_K);
+  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
+  const __m256i one = _mm256_set1_epi8(1);
+  __m256 acc[M];
+  float mins_total[M];
+  for (int i = 0; i < M; ++i) {
+    acc[i] = _mm256_setzero_ps();
+    mins_total[i] = 0;
+  }
+  for (int64_t b = 0; b < k / kQK_K; ++b) {
+    Block block;
+    std::memcpy(&block, w + b * kW, sizeof(block));
+    int scales[8], mins[8];
+    for (int j = 0; j < 8; ++j) {
+      const ScaleMin sm = UnpackScaleMin(block.scales, j);
+      scales[j] = sm.scale;
+      mins[j] = sm.min;
+    }
+    const float d = _cvtsh_ss(block.d), dmin = _cvtsh_ss(block.dmin);
+    __m256i q[8];  // the 8 sub-blocks' values, 0..15 (Q4_K) or 0..31 (Q5_K)
+    for (int c = 0; c < 4; ++c) {
+      const __m256i packed = Load256(block.qs + 32 * c);
+      q[2 * c] = _mm256_and_si256(packed, low_nibbles);
+      q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
+    }
+    if constexpr (kFifthBit) {
+      const __m256i high = Load256(block.qh);
+      for (int j = 0; j < 8; ++j) {
+        const __m256i bit = _mm256_and_si256(_mm256_srli_epi16(high, j), one);
+        q[j] = _mm256_or_si256(q[j], _mm256_slli_epi16(bit, 4));
+      }
+    }
+    for (int i = 0; i < M; ++i) {
+      const uint8_t* ab = a + i * a_stride + b * kA;
+      float ad;
+      std::memcpy(&ad, ab, sizeof(ad));
+      int16_t bsums[16];
+      std::memcpy(bsums, ab + 260, sizeof(bsums));
+      __m256i sum = _mm256_setzero_si256();
+      for (int j = 0; j < 8; ++j) {
+        const __m256i pairs = _mm256_maddubs_epi16(q[j], Load256(ab + 4 + 32 * j));
+        sum = _mm256_add_epi32(
+            sum, _mm256_madd_epi16(pairs, _mm256_set1_epi16(static_cast<int16_t>(scales[j]))));
+      }
+      int min_sum = 0;
+      for (int j = 0; j < 8; ++j) min_sum += mins[j] * (bsums[2 * j] + bsums[2 * j + 1]);
+      acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(d * ad), _mm256_cvtepi32_ps(sum), acc[i]);
+      mins_total[i] += dmin * ad * static_cast<float>(min_sum);
+    }
+  }
+  for (int i = 0; i < M; ++i) out[i * out_stride] = HorizontalSum(acc[i]) - mins_total[i];
+}
+
+template <int M>
+void DotQ4_K(const uint8_t* w, const uint8_t* a, int64_t s, int64_t k, float* o, int64_t os) {
+  DotQ45_K<M, false>(w, a, s, k, o, os);
+}
+template <int M>
+void DotQ5_K(const uint8_t* w, const uint8_t* a, int64_t s, int64_t k, float* o, int64_t os) {
+  DotQ45_K<M, true>(w, a, s, k, o, os);
+}
+
+template <int M>
+void DotQ6_K(const uint8_t* w, const uint8_t* a, int64_t a_stride, int64_t k, float* out,
+             int64_t out_stride) {
+  constexpr int64_t kW = sizeof(BlockQ6_K), kA = sizeof(ActBlockQ8_K);
+  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
+  const __m256i two_bits = _mm256_set1_epi8(0x03);
+  __m256 acc[M];
+  for (int i = 0; i < M; ++i) acc[i] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < k / kQK_K; ++b) {
+    BlockQ6_K block;
+    std::memcpy(&block, w + b * kW, sizeof(block));
+    const float d = _cvtsh_ss(block.d);
+    // Weights 32c .. 32c+31 as unsigned 6-bit values (the -32 comes back through the sums).
+    __m256i q[8];
+    __m256i scale_pairs[8];  // sub-block scales 2c (low 16 bytes) and 2c+1 (high 16)
+    for (int half = 0; half < 2; ++half) {
+      const __m256i ql0 = Load256(block.ql + 64 * half);
+      const __m256i ql1 = Load256(block.ql + 64 * half + 32);
+      const __m256i qh = Load256(block.qh + 32 * half);
+      const __m256i lows[4] = {_mm256_and_si256(ql0, low_nibbles),
+                               _mm256_and_si256(ql1, low_nibbles),
+                               _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low_nibbles),
+                               _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low_nibbles)};
+      for (int part = 0; part < 4; ++part) {
+        const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * part), two_bits);
+        const int c = 4 * half + part;
+        q[c] = _mm256_or_si256(lows[part], _mm256_slli_epi16(high, 4));
+        scale_pairs[c] = _mm256_set_m128i(_mm_set1_epi16(block.scales[2 * c + 1]),
+                                          _mm_set1_epi16(block.scales[2 * c]));
+      }
+    }
+    for (int i = 0; i < M; ++i) {
+      const uint8_t* ab = a + i * a_stride + b * kA;
+      float ad;
+      std::memcpy(&ad, ab, sizeof(ad));
+      int16_t bsums[16];
+      std::memcpy(bsums, ab + 260, sizeof(bsums));
+      __m256i sum = _mm256_setzero_si256();
+      for (int c = 0; c < 8; ++c) {
+        const __m256i pairs = _mm256_maddubs_epi16(q[c], Load256(ab + 4 + 32 * c));
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(pairs, scale_pairs[c]));
+      }
+      // The values were taken unsigned: subtract 32 * scale * sum(a) per sub-block.
+      int offset = 0;
+      for (int s = 0; s < 16; ++s) offset += block.scales[s] * bsums[s];
+      sum = _mm256_sub_epi32(sum, _mm256_setr_epi32(32 * offset, 0, 0, 0, 0, 0, 0, 0));
+      acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(d * ad), _mm256_cvtepi32_ps(sum), acc[i]);
+    }
+  }
+  for (int i = 0; i < M; ++i) out[i * out_stride] = HorizontalSum(acc[i]);
+}
+
 __m256 LoadF32(const uint8_t* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
 __m256 LoadF16(const uint8_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -195,8 +318,7 @@ void Tile(const uint8_t* w, const uint8_t* a, int64_t a_stride, int m, int64_t k
 }  // namespace
 
 const QuantKernelTable* Avx2QuantKernels() {
-  // Activation quantization is a small share of the work (m * k against m * k * n); the K-quant
-  // dot products use the scalar kernels until they get AVX2 ones.
+  // Activation quantization is a small share of the work (m * k against m * k * n): scalar.
   static const QuantKernelTable table = [] {
     QuantKernelTable t = ReferenceQuantKernels();
     t.name = "avx2";
@@ -206,6 +328,9 @@ const QuantKernelTable* Avx2QuantKernels() {
     t.dot_q4_0 = TF_QUANT_TILE(DotQ4_0);
     t.dot_q4_1 = TF_QUANT_TILE(DotQ4_1);
     t.dot_q8_0 = TF_QUANT_TILE(DotQ8_0);
+    t.dot_q4_k = TF_QUANT_TILE(DotQ4_K);
+    t.dot_q5_k = TF_QUANT_TILE(DotQ5_K);
+    t.dot_q6_k = TF_QUANT_TILE(DotQ6_K);
     return t;
   }();
   return &table;
