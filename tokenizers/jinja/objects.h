@@ -23,6 +23,7 @@ class Namespace : public Object {
   std::string Repr() const override;
   Value GetAttr(absl::string_view name, bool* found) const override;
   bool IsNamespace() const override { return true; }
+  int64_t Weight() const override;
 
   void Set(std::string name, Value value) { attrs_.Set(std::move(name), std::move(value)); }
 

@@ -341,6 +341,7 @@ absl::StatusOr<Value> SliceValue(Interpreter& interpreter, const Value& object, 
     }
     return Value::Undefined(absl::StrCat(ObjectTypeRepr(object), " has no element slice"));
   }
+  if (is_string) JINJA_RETURN_IF_ERROR(interpreter.Charge(object.weight()));
   int64_t step_value = 1;
   if (!step.IsNone()) {
     JINJA_ASSIGN_OR_RETURN(step_value, SliceIndex(step));
@@ -391,19 +392,18 @@ absl::StatusOr<Value> SliceValue(Interpreter& interpreter, const Value& object, 
 }
 
 std::optional<Value> CharAt(const std::string& text, int64_t index) {
-  if (IsAscii(text)) {
-    const int64_t size = static_cast<int64_t>(text.size());
-    if (index < 0) index += size;
-    if (index < 0 || index >= size) return std::nullopt;
-    return Value::String(std::string(1, text[static_cast<size_t>(index)]));
+  if (index < 0) index += static_cast<int64_t>(CodePointCount(text));
+  if (index < 0) return std::nullopt;
+  // Walk to the character without decoding the whole string.
+  int64_t seen = 0;
+  for (size_t pos = 0; pos < text.size();) {
+    size_t end = pos + 1;
+    while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) ++end;
+    if (seen == index) return Value::String(text.substr(pos, end - pos));
+    ++seen;
+    pos = end;
   }
-  const std::u32string code_points = DecodeAll(text);
-  const int64_t size = static_cast<int64_t>(code_points.size());
-  if (index < 0) index += size;
-  if (index < 0 || index >= size) return std::nullopt;
-  std::string out;
-  AppendCodePoint(code_points[static_cast<size_t>(index)], &out);
-  return Value::String(std::move(out));
+  return std::nullopt;
 }
 
 }  // namespace trustformers::tokenizers::jinja

@@ -1,5 +1,6 @@
 #include "tokenizers/jinja/parser.h"
 
+#include <algorithm>
 #include <initializer_list>
 #include <utility>
 #include <vector>
@@ -16,6 +17,8 @@ namespace {
 // Deeper nesting of expressions or statements than this is refused: the parser and the
 // interpreter recurse once per level, and a hostile template must not exhaust the stack.
 constexpr int kMaxNesting = 100;
+// The tallest expression tree accepted (long operator and filter chains).
+constexpr int kMaxHeight = 256;
 
 using Names = std::initializer_list<absl::string_view>;
 
@@ -579,6 +582,27 @@ class Parser {
     return tuple;
   }
 
+  // Records `expr`'s height once its children are attached. Chains such as a + b + c + ... or
+  // x|f|g|... nest without recursion in the parser, so their height is bounded here: the
+  // interpreter, the checks above and the destructor all recurse once per level.
+  absl::Status Seal(Expr* expr) const {
+    int height = 0;
+    auto see = [&height](const ExprPtr& child) {
+      if (child != nullptr) height = std::max(height, child->height);
+    };
+    for (const ExprPtr& item : expr->items) see(item);
+    see(expr->object);
+    see(expr->index);
+    see(expr->other);
+    for (const ExprPtr& arg : expr->args.positional) see(arg);
+    for (const auto& [key, arg] : expr->args.keyword) see(arg);
+    see(expr->args.star_args);
+    see(expr->args.star_kwargs);
+    expr->height = height + 1;
+    if (expr->height > kMaxHeight) return Error(expr->offset, "expression nested too deeply");
+    return absl::OkStatus();
+  }
+
   // ---------------------------------------------------------------------------------------
   // Expressions, by increasing precedence: a if b else c; or; and; not; comparisons and in;
   // + -; ~; * / // %; **; unary - +; then primaries with .attr, [item], (call), |filter and
@@ -598,8 +622,11 @@ class Parser {
       JINJA_ASSIGN_OR_RETURN(cond->object, ParseOr());
       cond->index = std::move(expr);
       if (SkipName("else")) {
+        NestingGuard guard(&depth_);
+        if (guard.exceeded()) return Error(Current(), "expression nested too deeply");
         JINJA_ASSIGN_OR_RETURN(cond->other, ParseCondExpr());
       }
+      JINJA_RETURN_IF_ERROR(Seal(cond.get()));
       expr = std::move(cond);
     }
     return expr;
@@ -612,6 +639,7 @@ class Parser {
       Next();
       node->object = std::move(left);
       JINJA_ASSIGN_OR_RETURN(node->index, ParseAnd());
+      JINJA_RETURN_IF_ERROR(Seal(node.get()));
       left = std::move(node);
     }
     return left;
@@ -624,6 +652,7 @@ class Parser {
       Next();
       node->object = std::move(left);
       JINJA_ASSIGN_OR_RETURN(node->index, ParseNot());
+      JINJA_RETURN_IF_ERROR(Seal(node.get()));
       left = std::move(node);
     }
     return left;
@@ -636,6 +665,7 @@ class Parser {
       ExprPtr node = MakeExpr(ExprKind::kNot, Current().offset);
       Next();
       JINJA_ASSIGN_OR_RETURN(node->object, ParseNot());
+      JINJA_RETURN_IF_ERROR(Seal(node.get()));
       return node;
     }
     return ParseCompare();
@@ -677,7 +707,9 @@ class Parser {
       JINJA_ASSIGN_OR_RETURN(ExprPtr operand, ParseMath1());
       node->items.push_back(std::move(operand));
     }
-    return node != nullptr ? std::move(node) : std::move(first);
+    if (node == nullptr) return first;
+    JINJA_RETURN_IF_ERROR(Seal(node.get()));
+    return node;
   }
 
   absl::StatusOr<ExprPtr> ParseMath1() {
@@ -688,6 +720,7 @@ class Parser {
       Next();
       node->object = std::move(left);
       JINJA_ASSIGN_OR_RETURN(node->index, ParseConcat());
+      JINJA_RETURN_IF_ERROR(Seal(node.get()));
       left = std::move(node);
     }
     return left;
@@ -703,6 +736,7 @@ class Parser {
       JINJA_ASSIGN_OR_RETURN(ExprPtr next, ParseMath2());
       node->items.push_back(std::move(next));
     }
+    JINJA_RETURN_IF_ERROR(Seal(node.get()));
     return node;
   }
 
@@ -727,6 +761,7 @@ class Parser {
       Next();
       node->object = std::move(left);
       JINJA_ASSIGN_OR_RETURN(node->index, ParsePow());
+      JINJA_RETURN_IF_ERROR(Seal(node.get()));
       left = std::move(node);
     }
     return left;
@@ -740,6 +775,7 @@ class Parser {
       Next();
       node->object = std::move(left);
       JINJA_ASSIGN_OR_RETURN(node->index, ParseUnary(true));
+      JINJA_RETURN_IF_ERROR(Seal(node.get()));
       left = std::move(node);
     }
     return left;
@@ -753,6 +789,7 @@ class Parser {
       node = MakeExpr(Current().text == "-" ? ExprKind::kNeg : ExprKind::kPos, Current().offset);
       Next();
       JINJA_ASSIGN_OR_RETURN(node->object, ParseUnary(false));
+      JINJA_RETURN_IF_ERROR(Seal(node.get()));
     } else {
       JINJA_ASSIGN_OR_RETURN(node, ParsePrimary());
     }
@@ -838,6 +875,7 @@ class Parser {
         return Error(Current(), absl::StrCat("expected an expression, got ", Describe(Current())));
       }
     }
+    JINJA_RETURN_IF_ERROR(Seal(tuple.get()));
     return tuple;
   }
 
@@ -851,6 +889,7 @@ class Parser {
       node->items.push_back(std::move(item));
     }
     JINJA_RETURN_IF_ERROR(ExpectOp("]"));
+    JINJA_RETURN_IF_ERROR(Seal(node.get()));
     return node;
   }
 
@@ -867,6 +906,7 @@ class Parser {
       node->items.push_back(std::move(value));
     }
     JINJA_RETURN_IF_ERROR(ExpectOp("}"));
+    JINJA_RETURN_IF_ERROR(Seal(node.get()));
     return node;
   }
 
@@ -906,6 +946,7 @@ class Parser {
         get->object = std::move(node);
         get->name = attr.text;
         Next();
+        JINJA_RETURN_IF_ERROR(Seal(get.get()));
         return get;
       }
       if (attr.kind != TokenKind::kInteger) return Error(attr, "expected name or number");
@@ -914,6 +955,7 @@ class Parser {
       get->index = MakeExpr(ExprKind::kConst, attr.offset);
       get->index->constant = Value::Int(attr.integer);
       Next();
+      JINJA_RETURN_IF_ERROR(Seal(get.get()));
       return get;
     }
     ExprPtr get = MakeExpr(ExprKind::kGetItem, token.offset);
@@ -930,7 +972,9 @@ class Parser {
     } else {
       get->index = MakeExpr(ExprKind::kTuple, token.offset);
       get->index->items = std::move(keys);
+      JINJA_RETURN_IF_ERROR(Seal(get->index.get()));
     }
+    JINJA_RETURN_IF_ERROR(Seal(get.get()));
     return get;
   }
 
@@ -957,6 +1001,7 @@ class Parser {
     } else {
       slice->items.push_back(nullptr);
     }
+    JINJA_RETURN_IF_ERROR(Seal(slice.get()));
     return slice;
   }
 
@@ -1003,6 +1048,7 @@ class Parser {
     ExprPtr call = MakeExpr(ExprKind::kCall, Current().offset);
     call->object = std::move(callee);
     JINJA_ASSIGN_OR_RETURN(call->args, ParseArgs());
+    JINJA_RETURN_IF_ERROR(Seal(call.get()));
     return call;
   }
 
@@ -1028,6 +1074,7 @@ class Parser {
       if (IsOp(Current(), "(")) {
         JINJA_ASSIGN_OR_RETURN(filter->args, ParseArgs());
       }
+      JINJA_RETURN_IF_ERROR(Seal(filter.get()));
       node = std::move(filter);
     }
     return node;
@@ -1052,6 +1099,7 @@ class Parser {
       JINJA_ASSIGN_OR_RETURN(arg, ParsePostfix(std::move(arg)));
       test->args.positional.push_back(std::move(arg));
     }
+    JINJA_RETURN_IF_ERROR(Seal(test.get()));
     return test;
   }
 

@@ -22,7 +22,7 @@ int Sign(double difference) { return difference < 0 ? -1 : (difference > 0 ? 1 :
 std::optional<std::string> HashKey(const Value& key) {
   switch (key.kind()) {
     case Value::Kind::kString:
-      return absl::StrCat("s", key.string());
+      return absl::StrCat("s", key.string().size(), ":", key.string());
     case Value::Kind::kBool:
     case Value::Kind::kInt:
       return absl::StrCat("n", key.int_value());
@@ -55,30 +55,41 @@ std::optional<std::string> HashKey(const Value& key) {
 }  // namespace
 
 const Value* DictData::Find(absl::string_view key) const {
-  const auto it = index.find(absl::StrCat("s", key));
+  const auto it = index.find(key);
   return it == index.end() ? nullptr : &items[it->second].second;
 }
 
 const Value* DictData::Find(const Value& key) const {
+  if (key.IsString()) return Find(key.string());
   std::optional<std::string> hash = HashKey(key);
   if (!hash.has_value()) return nullptr;
-  const auto it = index.find(*hash);
-  return it == index.end() ? nullptr : &items[it->second].second;
+  const auto it = other_index.find(*hash);
+  return it == other_index.end() ? nullptr : &items[it->second].second;
 }
 
 void DictData::Set(std::string key, Value value) {
-  Set(Value::String(std::move(key)), std::move(value));
-}
-
-void DictData::Set(Value key, Value value) {
-  std::optional<std::string> hash = HashKey(key);
-  if (!hash.has_value()) return;
-  const auto it = index.find(*hash);
+  const auto it = index.find(key);
   if (it != index.end()) {
     items[it->second].second = std::move(value);
     return;
   }
-  index.emplace(*std::move(hash), items.size());
+  index.emplace(key, items.size());
+  items.emplace_back(Value::String(std::move(key)), std::move(value));
+}
+
+void DictData::Set(Value key, Value value) {
+  if (key.IsString()) {
+    Set(key.string(), std::move(value));
+    return;
+  }
+  std::optional<std::string> hash = HashKey(key);
+  if (!hash.has_value()) return;
+  const auto it = other_index.find(*hash);
+  if (it != other_index.end()) {
+    items[it->second].second = std::move(value);
+    return;
+  }
+  other_index.emplace(*std::move(hash), items.size());
   items.emplace_back(std::move(key), std::move(value));
 }
 
@@ -139,13 +150,16 @@ Value Value::List(std::vector<Value> items, SeqKind kind) {
   auto data = std::make_shared<ListData>();
   data->kind = kind;
   int depth = 0;
+  int64_t weight = 1;
   bool holds_namespace = false;
   for (const Value& item : items) {
     depth = std::max(depth, item.depth());
+    weight += item.weight();
     holds_namespace = holds_namespace || item.holds_namespace();
   }
   data->items = std::move(items);
   data->depth = depth + 1;
+  data->weight = weight;
   data->holds_namespace = holds_namespace;
   Value value;
   value.kind_ = Kind::kList;
@@ -155,12 +169,15 @@ Value Value::List(std::vector<Value> items, SeqKind kind) {
 
 Value Value::Dict(DictData data) {
   int depth = 0;
+  int64_t weight = 1;
   bool holds_namespace = false;
   for (const auto& [key, item] : data.items) {
     depth = std::max({depth, key.depth(), item.depth()});
+    weight += key.weight() + item.weight();
     holds_namespace = holds_namespace || item.holds_namespace();
   }
   data.depth = depth + 1;
+  data.weight = weight;
   data.holds_namespace = holds_namespace;
   Value value;
   value.kind_ = Kind::kDict;
@@ -188,6 +205,14 @@ double Value::number_value() const {
 const std::string& Value::undefined_message() const {
   if (const auto* text = std::get_if<StringPtr>(&payload_)) return **text;
   return EmptyString();
+}
+
+int64_t Value::weight() const {
+  if (IsString()) return 1 + static_cast<int64_t>(string().size() / 32);
+  if (IsList()) return list().weight;
+  if (IsDict()) return dict().weight;
+  if (IsObject()) return object()->Weight();
+  return 1;
 }
 
 int Value::depth() const {
@@ -286,62 +311,89 @@ std::string ObjectTypeRepr(const Value& value) {
   return absl::StrCat(TypeName(value), " object");
 }
 
-std::string Str(const Value& value) {
+namespace {
+
+// Appends repr(value), giving up once `out` is longer than `limit`.
+void AppendRepr(const Value& value, size_t limit, std::string* out) {
+  if (out->size() > limit) return;
+  switch (value.kind()) {
+    case Value::Kind::kUndefined:
+      out->append("Undefined");
+      return;
+    case Value::Kind::kNone:
+      out->append("None");
+      return;
+    case Value::Kind::kBool:
+      out->append(value.bool_value() ? "True" : "False");
+      return;
+    case Value::Kind::kInt:
+      absl::StrAppend(out, value.int_value());
+      return;
+    case Value::Kind::kFloat:
+      out->append(FloatRepr(value.float_value()));
+      return;
+    case Value::Kind::kString:
+      if (value.IsMarkup()) {
+        absl::StrAppend(out, "Markup(", StrRepr(value.string()), ")");
+      } else {
+        out->append(StrRepr(value.string()));
+      }
+      return;
+    case Value::Kind::kList: {
+      const ListData& list = value.list();
+      if (list.kind == SeqKind::kIterator) {
+        out->append("<generator object>");
+        return;
+      }
+      out->append(list.kind == SeqKind::kTuple ? "(" : "[");
+      for (size_t i = 0; i < list.items.size() && out->size() <= limit; ++i) {
+        if (i > 0) out->append(", ");
+        AppendRepr(list.items[i], limit, out);
+      }
+      if (list.kind == SeqKind::kTuple) {
+        out->append(list.items.size() == 1 ? ",)" : ")");
+      } else {
+        out->append("]");
+      }
+      return;
+    }
+    case Value::Kind::kDict: {
+      out->append("{");
+      bool first = true;
+      for (const auto& [key, item] : value.dict().items) {
+        if (out->size() > limit) break;
+        if (!first) out->append(", ");
+        first = false;
+        AppendRepr(key, limit, out);
+        out->append(": ");
+        AppendRepr(item, limit, out);
+      }
+      out->append("}");
+      return;
+    }
+    case Value::Kind::kObject:
+      out->append(value.object()->Repr());
+      return;
+  }
+}
+
+}  // namespace
+
+std::string Str(const Value& value, size_t limit) {
   switch (value.kind()) {
     case Value::Kind::kUndefined:
       return "";
     case Value::Kind::kString:
       return value.string();
     default:
-      return Repr(value);
+      return Repr(value, limit);
   }
 }
 
-std::string Repr(const Value& value) {
-  switch (value.kind()) {
-    case Value::Kind::kUndefined:
-      return "Undefined";
-    case Value::Kind::kNone:
-      return "None";
-    case Value::Kind::kBool:
-      return value.bool_value() ? "True" : "False";
-    case Value::Kind::kInt:
-      return absl::StrCat(value.int_value());
-    case Value::Kind::kFloat:
-      return FloatRepr(value.float_value());
-    case Value::Kind::kString:
-      if (value.IsMarkup()) return absl::StrCat("Markup(", StrRepr(value.string()), ")");
-      return StrRepr(value.string());
-    case Value::Kind::kList: {
-      const ListData& list = value.list();
-      if (list.kind == SeqKind::kIterator) return "<generator object>";
-      std::string out = list.kind == SeqKind::kTuple ? "(" : "[";
-      for (size_t i = 0; i < list.items.size(); ++i) {
-        if (i > 0) out.append(", ");
-        out.append(Repr(list.items[i]));
-      }
-      if (list.kind == SeqKind::kTuple) {
-        out.append(list.items.size() == 1 ? ",)" : ")");
-      } else {
-        out.append("]");
-      }
-      return out;
-    }
-    case Value::Kind::kDict: {
-      std::string out = "{";
-      bool first = true;
-      for (const auto& [key, item] : value.dict().items) {
-        if (!first) out.append(", ");
-        first = false;
-        absl::StrAppend(&out, Repr(key), ": ", Repr(item));
-      }
-      out.append("}");
-      return out;
-    }
-    case Value::Kind::kObject:
-      return value.object()->Repr();
-  }
-  return "";
+std::string Repr(const Value& value, size_t limit) {
+  std::string out;
+  AppendRepr(value, limit, &out);
+  return out;
 }
 
 bool Equals(const Value& a, const Value& b) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -31,6 +32,7 @@ struct ListData {
   std::vector<Value> items;
   SeqKind kind = SeqKind::kList;
   int depth = 1;
+  int64_t weight = 1;
   bool holds_namespace = false;
 };
 
@@ -38,8 +40,11 @@ struct ListData {
 // can hash (str, numbers, None, tuples of those), equal as in Python: 1, 1.0 and True are one key.
 struct DictData {
   std::vector<std::pair<Value, Value>> items;
+  // Positions of str keys, and of the other keys by a canonical spelling.
   absl::flat_hash_map<std::string, size_t> index;
+  absl::flat_hash_map<std::string, size_t> other_index;
   int depth = 1;
+  int64_t weight = 1;
   bool holds_namespace = false;
 
   // The value under a str key.
@@ -63,6 +68,8 @@ class Object {
   virtual Value GetAttr(absl::string_view name, bool* found) const;
   virtual bool IsCallable() const { return false; }
   virtual bool IsNamespace() const { return false; }
+  // See Value::weight().
+  virtual int64_t Weight() const { return 1; }
 };
 
 class Value {
@@ -129,6 +136,10 @@ class Value {
 
   // Nesting depth: 0 for scalars, 1 + the deepest element for containers.
   int depth() const;
+  // What visiting the whole value costs, in work units: 1 per scalar, container and element, and
+  // 1 per 32 bytes of text. Operations that walk a value (==, in, printing, tojson, string
+  // methods) are charged this much.
+  int64_t weight() const;
   // Whether a namespace object is reachable from this value.
   bool holds_namespace() const;
   // Same pointer (Python's `is` for containers and objects; equality for scalars).
@@ -156,9 +167,11 @@ std::string TypeName(const Value& value);
 // How jinja2 names an object in UndefinedError messages: "dict object", "None", ...
 std::string ObjectTypeRepr(const Value& value);
 // str(value): what `{{ value }}`, `~` and the string filter produce (Undefined prints "").
-std::string Str(const Value& value);
+// Containers stop printing once the text passes `limit` bytes, so a caller that refuses results
+// over its limit never builds much more than that.
+std::string Str(const Value& value, size_t limit = std::numeric_limits<size_t>::max());
 // repr(value), used for the elements of printed containers.
-std::string Repr(const Value& value);
+std::string Repr(const Value& value, size_t limit = std::numeric_limits<size_t>::max());
 // Python ==.
 bool Equals(const Value& a, const Value& b);
 // Python ordering for <, >, sort, min, max: -1, 0 or 1, or a TypeError-like INVALID_ARGUMENT
