@@ -174,6 +174,13 @@ std::optional<int64_t> ParsePyInt(absl::string_view text) {
   return value;
 }
 
+// jinja2's select, map, unique and items are generators: their errors surface only when
+// something consumes them. An error computing one becomes an iterator that raises it later.
+absl::StatusOr<Value> Lazily(absl::StatusOr<Value> result) {
+  if (result.ok()) return result;
+  return Value::FailedIterator(result.status());
+}
+
 // ---------------------------------------------------------------------------------------------
 
 absl::StatusOr<Value> DoAbs(const Value& value) {
@@ -184,7 +191,6 @@ absl::StatusOr<Value> DoAbs(const Value& value) {
     return Value::Int(std::abs(value.int_value()));
   }
   if (value.IsFloat()) return Value::Float(std::fabs(value.float_value()));
-  if (value.IsUndefined()) return UndefinedError(value);
   return absl::InvalidArgumentError(
       absl::StrCat("bad operand type for abs(): '", TypeName(value), "'"));
 }
@@ -211,11 +217,11 @@ absl::StatusOr<Value> DoCenter(Interpreter& interpreter, const Value& value, Cal
   JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(interpreter, value));
   const int64_t length = static_cast<int64_t>(CodePointCount(text));
   const int64_t width = std::min<int64_t>(width_value.int_value(), 1 << 20);
-  if (width <= length) return Value::String(text);
+  if (width <= length) return Value::StringLike(value, text);
   const int64_t pad = width - length;
   const int64_t left = pad / 2 + (pad & width & 1);
-  return Value::String(absl::StrCat(std::string(static_cast<size_t>(left), ' '), text,
-                                    std::string(static_cast<size_t>(pad - left), ' ')));
+  return Value::StringLike(value, absl::StrCat(std::string(static_cast<size_t>(left), ' '), text,
+                                               std::string(static_cast<size_t>(pad - left), ' ')));
 }
 
 absl::StatusOr<Value> DoDefault(const Value& value, CallArgs args) {
@@ -272,7 +278,9 @@ absl::StatusOr<Value> DoDictSort(Interpreter& interpreter, const Value& value, C
 
 absl::StatusOr<Value> DoFirst(Interpreter& interpreter, const Value& value) {
   if (value.IsString()) {
-    if (std::optional<Value> c = CharAt(value.string(), 0)) return *c;
+    if (std::optional<Value> c = CharAt(value.string(), 0)) {
+      return Value::StringLike(value, c->string());
+    }
   } else if (value.IsList()) {
     if (!value.list().items.empty()) return value.list().items.front();
   } else if (value.IsDict()) {
@@ -283,18 +291,19 @@ absl::StatusOr<Value> DoFirst(Interpreter& interpreter, const Value& value) {
   return Value::Undefined("No first item, sequence was empty.");
 }
 
-absl::StatusOr<Value> DoLast(Interpreter& interpreter, const Value& value) {
+absl::StatusOr<Value> DoLast(Interpreter&, const Value& value) {
+  // next(reversed(value)): sequences and dicts only; Undefined reverses to nothing.
   if (value.IsString()) {
-    if (std::optional<Value> c = CharAt(value.string(), -1)) return *c;
-  } else if (value.IsList()) {
-    if (value.IsIterator()) {
-      return absl::InvalidArgumentError("'generator' object is not reversible");
+    if (std::optional<Value> c = CharAt(value.string(), -1)) {
+      return Value::StringLike(value, c->string());
     }
+  } else if (value.IsList() && !value.IsIterator()) {
     if (!value.list().items.empty()) return value.list().items.back();
   } else if (value.IsDict()) {
     if (!value.dict().items.empty()) return value.dict().items.back().first;
   } else if (!value.IsUndefined()) {
-    JINJA_RETURN_IF_ERROR(interpreter.Iterate(value).status());
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", TypeName(value), "' object is not reversible"));
   }
   return Value::Undefined("No last item, sequence was empty.");
 }
@@ -347,6 +356,18 @@ absl::StatusOr<Value> DoIndent(Interpreter& interpreter, const Value& value, Cal
   }
   const bool first = Truthy(bound.Get(1));
   const bool blank = Truthy(bound.Get(2));
+  // jinja2 appends "\n" to the value itself before splitting its lines.
+  if (!value.IsString()) {
+    if (value.IsUndefined()) return UndefinedError(value);
+    if (value.IsList() && value.list().kind == SeqKind::kList) {
+      return absl::InvalidArgumentError("'list' object has no attribute 'splitlines'");
+    }
+    if (value.IsTuple()) {
+      return absl::InvalidArgumentError("can only concatenate tuple (not \"str\") to tuple");
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported operand type(s) for +=: '", TypeName(value), "' and 'str'"));
+  }
   JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(interpreter, value));
   text.push_back('\n');
   std::vector<std::string> lines = SplitLines(text);
@@ -369,7 +390,7 @@ absl::StatusOr<Value> DoIndent(Interpreter& interpreter, const Value& value, Cal
   return value.IsMarkup() ? Value::Markup(std::move(out)) : Value::String(std::move(out));
 }
 
-absl::StatusOr<Value> DoItems(const Value& value) {
+absl::StatusOr<Value> DoItemsNow(const Value& value) {
   if (value.IsUndefined()) return Iterator({});
   if (!value.IsDict()) {
     return absl::InvalidArgumentError("Can only get item pairs from a mapping.");
@@ -398,7 +419,7 @@ absl::StatusOr<Value> DoJoin(Interpreter& interpreter, const Value& value, CallA
   return Value::String(std::move(out));
 }
 
-absl::StatusOr<Value> DoMap(Interpreter& interpreter, const Value& value, CallArgs args) {
+absl::StatusOr<Value> DoMapNow(Interpreter& interpreter, const Value& value, CallArgs args) {
   std::vector<Value> out;
   if (!Truthy(value)) return Iterator({});
   JINJA_ASSIGN_OR_RETURN(std::vector<Value> items, interpreter.Iterate(value));
@@ -454,8 +475,8 @@ absl::StatusOr<Value> DoMinMax(Interpreter& interpreter, const Value& value, Cal
 }
 
 // select / reject / selectattr / rejectattr.
-absl::StatusOr<Value> DoSelect(Interpreter& interpreter, const Value& value, CallArgs args,
-                               bool keep_when, bool by_attribute) {
+absl::StatusOr<Value> DoSelectNow(Interpreter& interpreter, const Value& value, CallArgs args,
+                                  bool keep_when, bool by_attribute) {
   if (!Truthy(value)) return Iterator({});
   AttrGetter getter;
   size_t offset = 0;
@@ -517,14 +538,18 @@ absl::StatusOr<Value> DoReverse(Interpreter& interpreter, const Value& value) {
   if (value.IsString()) {
     std::u32string text = DecodeAll(value.string());
     std::reverse(text.begin(), text.end());
-    return Value::String(EncodeAll(text));
+    return Value::StringLike(value, EncodeAll(text));
   }
-  if (value.IsIterator()) {
-    return absl::InvalidArgumentError("unsupported: reversing a generator");
+  // reversed() for sequences and dicts (an iterator); list(value) reversed for the rest.
+  const bool reversible = (value.IsList() && !value.IsIterator()) || value.IsDict();
+  absl::StatusOr<std::vector<Value>> items = interpreter.Iterate(value);
+  if (!items.ok()) {
+    if (value.IsIterator()) return items.status();
+    return absl::InvalidArgumentError("argument must be iterable");
   }
-  JINJA_ASSIGN_OR_RETURN(std::vector<Value> items, interpreter.Iterate(value));
-  std::reverse(items.begin(), items.end());
-  return Iterator(std::move(items));
+  std::reverse(items->begin(), items->end());
+  return reversible || value.IsUndefined() ? Iterator(*std::move(items))
+                                           : Value::List(*std::move(items));
 }
 
 absl::StatusOr<Value> DoRound(const Value& value, CallArgs args) {
@@ -539,7 +564,6 @@ absl::StatusOr<Value> DoRound(const Value& value, CallArgs args) {
       (method.string() != "common" && method.string() != "ceil" && method.string() != "floor")) {
     return absl::InvalidArgumentError("method must be common, ceil or floor");
   }
-  if (value.IsUndefined()) return UndefinedError(value);
   if (!value.IsNumber()) {
     return absl::InvalidArgumentError(
         absl::StrCat("type ", TypeName(value), " doesn't define __round__ method"));
@@ -652,7 +676,7 @@ absl::StatusOr<Value> DoToJson(Interpreter& interpreter, const Value& value, Cal
     options.item_separator = options.indent.has_value() ? "," : ", ";
     options.key_separator = ": ";
   } else {
-    if (!separators.IsList() || separators.IsIterator() || separators.list().items.size() != 2 ||
+    if (!separators.IsSequence() || separators.list().items.size() != 2 ||
         !separators.list().items[0].IsString() || !separators.list().items[1].IsString()) {
       return absl::InvalidArgumentError("tojson separators must be a pair of strings");
     }
@@ -676,10 +700,10 @@ absl::StatusOr<Value> DoTrim(Interpreter& interpreter, const Value& value, CallA
     }
     chars = DecodeAll(bound.Get(0).string());
   }
-  return Value::String(Strip(text, chars, true, true));
+  return Value::StringLike(value, Strip(text, chars, true, true));
 }
 
-absl::StatusOr<Value> DoUnique(Interpreter& interpreter, const Value& value, CallArgs args) {
+absl::StatusOr<Value> DoUniqueNow(Interpreter& interpreter, const Value& value, CallArgs args) {
   JINJA_ASSIGN_OR_RETURN(BoundArgs bound,
                          Bind("unique", std::move(args), {"case_sensitive", "attribute"}));
   const bool case_sensitive = Truthy(bound.Get(0));
@@ -707,8 +731,23 @@ absl::StatusOr<Value> DoUnique(Interpreter& interpreter, const Value& value, Cal
 absl::StatusOr<Value> StringFilter(Interpreter& interpreter, const Value& value,
                                    std::string (*transform)(absl::string_view)) {
   JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(interpreter, value));
-  return Value::String(transform(text));
+  return Value::StringLike(value, transform(text));
 }
+
+absl::StatusOr<Value> DoSelect(Interpreter& interpreter, const Value& value, CallArgs args,
+                               bool keep_when, bool by_attribute) {
+  return Lazily(DoSelectNow(interpreter, value, std::move(args), keep_when, by_attribute));
+}
+
+absl::StatusOr<Value> DoMap(Interpreter& interpreter, const Value& value, CallArgs args) {
+  return Lazily(DoMapNow(interpreter, value, std::move(args)));
+}
+
+absl::StatusOr<Value> DoUnique(Interpreter& interpreter, const Value& value, CallArgs args) {
+  return Lazily(DoUniqueNow(interpreter, value, std::move(args)));
+}
+
+absl::StatusOr<Value> DoItems(const Value& value) { return Lazily(DoItemsNow(value)); }
 
 absl::Status NoArguments(absl::string_view name, const CallArgs& args) {
   if (!args.positional.empty() || !args.keyword.empty()) {
@@ -857,7 +896,11 @@ constexpr Entry kFilters[] = {
     {"title",
      [](Interpreter& in, const Value& v, CallArgs a) {
        return Plain(in, "title", v, a,
-                    [](Interpreter& i, const Value& x) { return StringFilter(i, x, TitleWords); });
+                    [](Interpreter& i, const Value& x) -> absl::StatusOr<Value> {
+                      // jinja2 joins the words into a plain str.
+                      JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(i, x));
+                      return Value::String(TitleWords(text));
+                    });
      }},
     {"tojson",
      [](Interpreter& in, const Value& v, CallArgs a) { return DoToJson(in, v, std::move(a)); }},

@@ -563,9 +563,15 @@ absl::StatusOr<Value> Interpreter::EvalCompare(const Expr& expr, const ScopePtr&
 }
 
 absl::StatusOr<Value> Interpreter::EvalConcat(const Expr& expr, const ScopePtr& scope) {
-  std::string out;
+  // Every operand is evaluated before any is converted, as in jinja2.
+  std::vector<Value> values;
+  values.reserve(expr.items.size());
   for (const ExprPtr& item : expr.items) {
     JINJA_ASSIGN_OR_RETURN(Value value, Eval(*item, scope));
+    values.push_back(std::move(value));
+  }
+  std::string out;
+  for (const Value& value : values) {
     if (value.IsIterator()) {
       return absl::InvalidArgumentError("unsupported: '~' on a generator; apply |list first");
     }
@@ -642,10 +648,7 @@ absl::StatusOr<Value> Interpreter::GetItem(const Value& object, const Value& key
   JINJA_RETURN_IF_ERROR(Charge(object.IsString() ? object.weight() : key.weight()));
   if (object.IsDict()) {
     if (const Value* value = object.dict().Find(key)) return *value;
-  } else if (object.IsList() && key.IsIntegral()) {
-    if (object.IsIterator()) {
-      return absl::InvalidArgumentError("'generator' object is not subscriptable");
-    }
+  } else if (object.IsSequence() && key.IsIntegral()) {
     const std::vector<Value>& items = object.list().items;
     int64_t index = key.int_value();
     if (index < 0) index += static_cast<int64_t>(items.size());
@@ -653,7 +656,9 @@ absl::StatusOr<Value> Interpreter::GetItem(const Value& object, const Value& key
       return items[static_cast<size_t>(index)];
     }
   } else if (object.IsString() && key.IsIntegral()) {
-    if (std::optional<Value> c = CharAt(object.string(), key.int_value())) return *std::move(c);
+    if (std::optional<Value> c = CharAt(object.string(), key.int_value())) {
+      return Value::StringLike(object, c->string());
+    }
   }
   // jinja2 falls back to the attribute of that name: methods, namespace and loop attributes.
   if (key.IsString()) {
@@ -704,6 +709,7 @@ absl::StatusOr<std::vector<Value>> Interpreter::Iterate(const Value& value) {
     case Value::Kind::kUndefined:
       return items;
     case Value::Kind::kList:
+      JINJA_RETURN_IF_ERROR(value.list().deferred_error);
       items = value.list().items;
       break;
     case Value::Kind::kDict:

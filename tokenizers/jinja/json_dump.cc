@@ -115,7 +115,7 @@ class Dumper {
         AppendJsonString(value.string(), options_.ensure_ascii, out);
         return CheckSize(*out);
       case Value::Kind::kList:
-        if (value.IsIterator()) break;
+        if (!value.IsSequence()) break;
         return DumpList(value.list(), level, out);
       case Value::Kind::kDict:
         return DumpDict(value.dict(), level, out);

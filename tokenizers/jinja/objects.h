@@ -51,6 +51,7 @@ class Loop : public Object, public std::enable_shared_from_this<Loop> {
   const char* TypeName() const override { return "LoopContext"; }
   std::string Repr() const override;
   Value GetAttr(absl::string_view name, bool* found) const override;
+  std::optional<int64_t> Length() const override { return static_cast<int64_t>(items_->size()); }
 
   void set_index(size_t index) { index_ = index; }
   size_t index() const { return index_; }

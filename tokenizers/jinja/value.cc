@@ -146,6 +146,10 @@ Value Value::Markup(std::string text) {
   return value;
 }
 
+Value Value::StringLike(const Value& like, std::string text) {
+  return like.IsMarkup() ? Markup(std::move(text)) : String(std::move(text));
+}
+
 Value Value::List(std::vector<Value> items, SeqKind kind) {
   auto data = std::make_shared<ListData>();
   data->kind = kind;
@@ -161,6 +165,16 @@ Value Value::List(std::vector<Value> items, SeqKind kind) {
   data->depth = depth + 1;
   data->weight = weight;
   data->holds_namespace = holds_namespace;
+  Value value;
+  value.kind_ = Kind::kList;
+  value.payload_ = ListPtr(std::move(data));
+  return value;
+}
+
+Value Value::FailedIterator(absl::Status error) {
+  auto data = std::make_shared<ListData>();
+  data->kind = SeqKind::kIterator;
+  data->deferred_error = std::move(error);
   Value value;
   value.kind_ = Kind::kList;
   value.payload_ = ListPtr(std::move(data));
@@ -296,6 +310,12 @@ std::string TypeName(const Value& value) {
           return "tuple";
         case SeqKind::kIterator:
           return "generator";
+        case SeqKind::kItemsView:
+          return "dict_items";
+        case SeqKind::kKeysView:
+          return "dict_keys";
+        case SeqKind::kValuesView:
+          return "dict_values";
       }
       return "list";
     case Value::Kind::kDict:
@@ -345,6 +365,8 @@ void AppendRepr(const Value& value, size_t limit, std::string* out) {
         out->append("<generator object>");
         return;
       }
+      const bool view = !value.IsSequence();
+      if (view) absl::StrAppend(out, TypeName(value), "(");
       out->append(list.kind == SeqKind::kTuple ? "(" : "[");
       for (size_t i = 0; i < list.items.size() && out->size() <= limit; ++i) {
         if (i > 0) out->append(", ");
@@ -355,6 +377,7 @@ void AppendRepr(const Value& value, size_t limit, std::string* out) {
       } else {
         out->append("]");
       }
+      if (view) out->append(")");
       return;
     }
     case Value::Kind::kDict: {
@@ -447,8 +470,7 @@ absl::StatusOr<int> Compare(const Value& a, const Value& b, absl::string_view op
     const int c = a.string().compare(b.string());
     return c < 0 ? -1 : (c > 0 ? 1 : 0);
   }
-  if (a.IsList() && b.IsList() && a.list().kind == b.list().kind &&
-      a.list().kind != SeqKind::kIterator) {
+  if (a.IsSequence() && b.IsSequence() && a.list().kind == b.list().kind) {
     const std::vector<Value>& x = a.list().items;
     const std::vector<Value>& y = b.list().items;
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
@@ -477,6 +499,9 @@ absl::StatusOr<int64_t> Length(const Value& value) {
       return static_cast<int64_t>(value.list().items.size());
     case Value::Kind::kDict:
       return static_cast<int64_t>(value.dict().items.size());
+    case Value::Kind::kObject:
+      if (std::optional<int64_t> length = value.object()->Length()) return *length;
+      break;
     default:
       break;
   }

@@ -11,12 +11,14 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -24,13 +26,17 @@ namespace trustformers::tokenizers::jinja {
 
 class Value;
 
-// How a sequence prints and compares: a list, a tuple, or a one-pass iterator (what jinja2's
-// select, map, items... return: always true, no len(), no printing).
-enum class SeqKind : uint8_t { kList, kTuple, kIterator };
+// How a sequence prints and compares: a list, a tuple, a one-pass iterator (what jinja2's
+// select, map, items... return: always true, no len(), no printing), or a view of a dict
+// (dict.items(), keys(), values(): a length, no indexing).
+enum class SeqKind : uint8_t { kList, kTuple, kIterator, kItemsView, kKeysView, kValuesView };
 
 struct ListData {
   std::vector<Value> items;
   SeqKind kind = SeqKind::kList;
+  // An iterator whose items failed to compute: jinja2's generators raise only when consumed,
+  // so the error waits for that (printing or testing the iterator does not raise it).
+  absl::Status deferred_error;
   int depth = 1;
   int64_t weight = 1;
   bool holds_namespace = false;
@@ -70,6 +76,8 @@ class Object {
   virtual bool IsNamespace() const { return false; }
   // See Value::weight().
   virtual int64_t Weight() const { return 1; }
+  // len(), for objects that have one.
+  virtual std::optional<int64_t> Length() const { return std::nullopt; }
 };
 
 class Value {
@@ -100,7 +108,11 @@ class Value {
   // A string marked safe (markupsafe.Markup): concatenating a plain string to it escapes that
   // string as HTML, which some templates rely on through the `safe` filter.
   static Value Markup(std::string text);
+  // A string of the same kind as `like`: safe strings stay safe through str methods.
+  static Value StringLike(const Value& like, std::string text);
   static Value List(std::vector<Value> items, SeqKind kind = SeqKind::kList);
+  // An iterator that raises `error` when consumed.
+  static Value FailedIterator(absl::Status error);
   static Value Dict(DictData data);
   static Value FromObject(std::shared_ptr<Object> object);
 
@@ -119,6 +131,10 @@ class Value {
   bool IsDict() const { return kind_ == Kind::kDict; }
   bool IsObject() const { return kind_ == Kind::kObject; }
   bool IsIterator() const { return IsList() && list().kind == SeqKind::kIterator; }
+  // A list or a tuple: indexable, sliceable, concatenable.
+  bool IsSequence() const {
+    return IsList() && (list().kind == SeqKind::kList || list().kind == SeqKind::kTuple);
+  }
   bool IsTuple() const { return IsList() && list().kind == SeqKind::kTuple; }
   bool IsMarkup() const { return IsString() && markup_; }
 

@@ -721,6 +721,33 @@ SNIPPETS = [
      {"messages": [{"role": "system", "content": "s"},
                    {"role": "assistant", "content": "<think>x</think>\n\nfinal"},
                    {"role": "user", "content": "u"}]}),
+    ("percent_format", "{{ '%s and %r' % ('a', 'b') }}|{{ '%d%%' % 42.9 }}|{{ 'x=%s' % [1] }}|"
+                       "{{ 'none' % [] }}|{{ '%s' % missing }}|{{ '%i' % true }}",
+     {}),
+    ("percent_format_error", "{{ 'no fields' % 5 }}", {}),
+    ("dict_views", "{{ d.items() }}|{{ d.keys() }}|{{ d.values() }}|{{ d.keys() | list }}|"
+                   "{{ d.items() | length }}|{{ 'a' in d.keys() }}|{{ d.keys()[0] }}|{{ d.values() | first }}|"
+                   "{{ d.items() | last }}|{{ d.keys() is sequence }}",
+     {"d": {"a": 1, "b": [2]}}),
+    ("dict_view_slice_error", "{{ d.keys()[1:] }}", {"d": {"a": 1}}),
+    ("markup_methods", "{{ ('<a> ' | safe).strip() ~ '|' }}{{ ('A' | safe).lower() is escaped }}|"
+                       "{{ ('x<y' | safe).replace('<', '>') }}|{{ ('a-b' | safe).split('-') }}|"
+                       "{{ ('&' | safe).join(['<', 'x' | safe]) }}|{{ ('AB' | safe)[0] is escaped }}|"
+                       "{{ (' x ' | safe) | trim is escaped }}|{{ ('x' | safe) | title is escaped }}|"
+                       "{{ ('%s!' | safe) % '<b>' }}|{{ ('ab' | safe) * 2 }}|{{ [('q' | safe) | upper] }}",
+     {}),
+    ("lazy_generators", "{{ 'yes' if (5 | select('odd')) else 'no' }}|{{ 'yes' if (x | map('upper')) }}|"
+                        "{{ (none | items) is iterable }}|{% set g = 3 | select %}{{ g is defined }}",
+     {}),
+    ("lazy_generator_consumed_error", "{{ 5 | select('odd') | list }}", {}),
+    ("slice_errors_runtime", "{{ n[1:] }}", {"n": 5}),
+    ("slice_dict_error", "{{ d[1:] }}", {"d": {"a": 1}}),
+    ("str_index_error", "{{ 'abc'.index('b') }}{{ 'abc'.index('z') }}", {}),
+    ("indent_non_string_error", "{{ t | indent }}", {"t": [1]}),
+    ("abs_undefined_error", "{{ missing | abs }}", {}),
+    ("concat_evaluates_first", "{{ (5 | select('odd')) ~ missing.attr }}", {}),
+    ("last_not_reversible_error", "{{ 5 | last }}", {}),
+    ("loop_length_filter", "{% for x in 'ab' %}{{ loop | length }}{% endfor %}", {}),
     # Errors a template may meet.
     ("call_undefined", "{{ nothing() }}", {}),
     ("iterate_none", "{% for x in none %}{% endfor %}", {}),
