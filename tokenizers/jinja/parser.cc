@@ -7,9 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "tokenizers/jinja/builtins.h"
 #include "tokenizers/jinja/lexer.h"
 #include "tokenizers/jinja/status_macros.h"
+#include "tokenizers/jinja/tree_checks.h"
 
 namespace trustformers::tokenizers::jinja {
 namespace {
@@ -42,122 +42,6 @@ StmtPtr MakeStmt(StmtKind kind, uint32_t offset) {
   stmt->offset = offset;
   return stmt;
 }
-
-// Whether an expression tree reads the variable `name` (how jinja2 decides whether a macro
-// takes extra arguments as varargs / kwargs, or a caller).
-bool Reads(const Expr* expr, absl::string_view name);
-bool Reads(const Body& body, absl::string_view name);
-
-bool ReadsArgs(const Args& args, absl::string_view name) {
-  for (const ExprPtr& e : args.positional) {
-    if (Reads(e.get(), name)) return true;
-  }
-  for (const auto& [key, e] : args.keyword) {
-    if (Reads(e.get(), name)) return true;
-  }
-  return Reads(args.star_args.get(), name) || Reads(args.star_kwargs.get(), name);
-}
-
-bool Reads(const Expr* expr, absl::string_view name) {
-  if (expr == nullptr) return false;
-  if (expr->kind == ExprKind::kName && expr->name == name) return true;
-  for (const ExprPtr& item : expr->items) {
-    if (Reads(item.get(), name)) return true;
-  }
-  return Reads(expr->object.get(), name) || Reads(expr->index.get(), name) ||
-         Reads(expr->other.get(), name) || ReadsArgs(expr->args, name);
-}
-
-bool Reads(const Body& body, absl::string_view name) {
-  for (const StmtPtr& stmt : body) {
-    if (Reads(stmt->expr.get(), name) || Reads(stmt->filter.get(), name) ||
-        Reads(stmt->body, name) || Reads(stmt->else_body, name)) {
-      return true;
-    }
-    for (const Branch& branch : stmt->branches) {
-      if (Reads(branch.condition.get(), name) || Reads(branch.body, name)) return true;
-    }
-    for (const ExprPtr& d : stmt->defaults) {
-      if (Reads(d.get(), name)) return true;
-    }
-    for (const auto& [target, value] : stmt->assignments) {
-      if (Reads(value.get(), name)) return true;
-    }
-  }
-  return false;
-}
-
-// jinja2 refuses an unknown filter or test when it compiles the template, except where the code
-// is conditional (inside an if statement or an inline if, but not in a loop, macro or block
-// nested there): that is an error only if it runs. This applies the same rule to the tree.
-class NameChecker {
- public:
-  explicit NameChecker(absl::string_view source) : source_(source) {}
-
-  absl::Status Check(const Body& body, bool soft) const {
-    for (const StmtPtr& stmt : body) {
-      switch (stmt->kind) {
-        case StmtKind::kIf:
-          for (const Branch& branch : stmt->branches) {
-            JINJA_RETURN_IF_ERROR(Check(branch.condition.get(), true));
-            JINJA_RETURN_IF_ERROR(Check(branch.body, true));
-          }
-          JINJA_RETURN_IF_ERROR(Check(stmt->else_body, true));
-          break;
-        case StmtKind::kFor:
-          JINJA_RETURN_IF_ERROR(Check(stmt->expr.get(), soft));
-          JINJA_RETURN_IF_ERROR(Check(stmt->filter.get(), false));
-          JINJA_RETURN_IF_ERROR(Check(stmt->body, false));
-          JINJA_RETURN_IF_ERROR(Check(stmt->else_body, false));
-          break;
-        case StmtKind::kPrint:
-        case StmtKind::kSet:
-          JINJA_RETURN_IF_ERROR(Check(stmt->expr.get(), soft));
-          break;
-        case StmtKind::kCallBlock:
-          JINJA_RETURN_IF_ERROR(Check(stmt->expr.get(), soft));
-          [[fallthrough]];
-        default:
-          JINJA_RETURN_IF_ERROR(Check(stmt->filter.get(), false));
-          JINJA_RETURN_IF_ERROR(Check(stmt->body, false));
-          for (const ExprPtr& value : stmt->defaults) {
-            JINJA_RETURN_IF_ERROR(Check(value.get(), false));
-          }
-          for (const auto& [target, value] : stmt->assignments) {
-            JINJA_RETURN_IF_ERROR(Check(value.get(), soft));
-          }
-          break;
-      }
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  absl::Status Check(const Expr* expr, bool soft) const {
-    if (expr == nullptr) return absl::OkStatus();
-    if (expr->kind == ExprKind::kCondExpr) soft = true;
-    if (!soft && expr->kind == ExprKind::kFilter &&
-        FilterAvailability(expr->name) == Availability::kUnknown) {
-      return ErrorAt(source_, expr->offset, absl::StrCat("No filter named '", expr->name, "'."));
-    }
-    if (!soft && expr->kind == ExprKind::kTest &&
-        TestAvailability(expr->name) == Availability::kUnknown) {
-      return ErrorAt(source_, expr->offset, absl::StrCat("No test named '", expr->name, "'."));
-    }
-    for (const ExprPtr& item : expr->items) JINJA_RETURN_IF_ERROR(Check(item.get(), soft));
-    JINJA_RETURN_IF_ERROR(Check(expr->object.get(), soft));
-    JINJA_RETURN_IF_ERROR(Check(expr->index.get(), soft));
-    JINJA_RETURN_IF_ERROR(Check(expr->other.get(), soft));
-    for (const ExprPtr& arg : expr->args.positional) JINJA_RETURN_IF_ERROR(Check(arg.get(), soft));
-    for (const auto& [key, arg] : expr->args.keyword) {
-      JINJA_RETURN_IF_ERROR(Check(arg.get(), soft));
-    }
-    JINJA_RETURN_IF_ERROR(Check(expr->args.star_args.get(), soft));
-    return Check(expr->args.star_kwargs.get(), soft);
-  }
-
-  absl::string_view source_;
-};
 
 class Parser {
  public:
@@ -464,9 +348,9 @@ class Parser {
     JINJA_ASSIGN_OR_RETURN(stmt->name, ExpectAnyName());
     JINJA_RETURN_IF_ERROR(ParseSignature(stmt.get()));
     JINJA_ASSIGN_OR_RETURN(stmt->body, ParseFunctionBody("macro", offset, "endmacro"));
-    stmt->uses_caller = Reads(stmt->body, "caller");
-    stmt->uses_varargs = Reads(stmt->body, "varargs");
-    stmt->uses_kwargs = Reads(stmt->body, "kwargs");
+    stmt->uses_caller = ReadsName(stmt->body, "caller");
+    stmt->uses_varargs = ReadsName(stmt->body, "varargs");
+    stmt->uses_kwargs = ReadsName(stmt->body, "kwargs");
     out->push_back(std::move(stmt));
     return absl::OkStatus();
   }
@@ -480,8 +364,8 @@ class Parser {
     JINJA_ASSIGN_OR_RETURN(stmt->expr, ParseExpression(true));
     if (stmt->expr->kind != ExprKind::kCall) return Error(offset, "expected call");
     JINJA_ASSIGN_OR_RETURN(stmt->body, ParseFunctionBody("call", offset, "endcall"));
-    stmt->uses_varargs = Reads(stmt->body, "varargs");
-    stmt->uses_kwargs = Reads(stmt->body, "kwargs");
+    stmt->uses_varargs = ReadsName(stmt->body, "varargs");
+    stmt->uses_kwargs = ReadsName(stmt->body, "kwargs");
     out->push_back(std::move(stmt));
     return absl::OkStatus();
   }
@@ -1118,7 +1002,7 @@ absl::StatusOr<std::unique_ptr<Template>> ParseTemplate(absl::string_view source
   JINJA_ASSIGN_OR_RETURN(std::vector<Token> tokens, Tokenize(result->source));
   Parser parser(result->source, std::move(tokens));
   JINJA_ASSIGN_OR_RETURN(result->body, parser.ParseAll());
-  JINJA_RETURN_IF_ERROR(NameChecker(result->source).Check(result->body, false));
+  JINJA_RETURN_IF_ERROR(CheckNames(result->body, result->source));
   return result;
 }
 
