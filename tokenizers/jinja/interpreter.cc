@@ -82,10 +82,6 @@ absl::Status RaisedError(absl::string_view message) {
   return status;
 }
 
-bool IsRaisedError(const absl::Status& status) {
-  return status.GetPayload(kRaisedPayload).has_value();
-}
-
 Interpreter::Interpreter(const Template& tmpl, const Limits& limits, const std::tm* now)
     : template_(tmpl), limits_(limits) {
   if (now != nullptr) {

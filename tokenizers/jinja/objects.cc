@@ -151,6 +151,10 @@ absl::StatusOr<Value> LoopChanged(Interpreter& interpreter, const Value& self, C
   auto* loop = static_cast<Loop*>(self.object().get());
   Value values = Value::List(std::move(args.positional));
   JINJA_RETURN_IF_ERROR(interpreter.Charge(values.weight()));
+  if (values.holds_namespace()) {
+    // The loop keeps the values, and the loop may itself sit in that namespace.
+    return absl::InvalidArgumentError("unsupported: loop.changed() with a namespace");
+  }
   return Value::Bool(loop->Changed(values));
 }
 
@@ -191,6 +195,10 @@ Value Macro::GetAttr(absl::string_view name, bool* found) const {
 
 absl::StatusOr<Value> Macro::Call(Interpreter& interpreter, CallArgs args) const {
   return interpreter.CallMacro(*def_, closure_, std::move(args));
+}
+
+Loop::Loop(std::shared_ptr<const std::vector<Value>> items) : items_(std::move(items)) {
+  for (const Value& item : *items_) holds_namespace_ = holds_namespace_ || item.holds_namespace();
 }
 
 std::string Loop::Repr() const {

@@ -238,7 +238,7 @@ int Value::depth() const {
 bool Value::holds_namespace() const {
   if (IsList()) return list().holds_namespace;
   if (IsDict()) return dict().holds_namespace;
-  return IsObject() && object()->IsNamespace();
+  return IsObject() && object()->HoldsNamespace();
 }
 
 bool Value::SameAs(const Value& other) const {

@@ -74,6 +74,8 @@ class Object {
   virtual Value GetAttr(absl::string_view name, bool* found) const;
   virtual bool IsCallable() const { return false; }
   virtual bool IsNamespace() const { return false; }
+  // Whether a namespace is reachable from this object (see Value::holds_namespace).
+  virtual bool HoldsNamespace() const { return IsNamespace(); }
   // See Value::weight().
   virtual int64_t Weight() const { return 1; }
   // len(), for objects that have one.
@@ -156,7 +158,9 @@ class Value {
   // 1 per 32 bytes of text. Operations that walk a value (==, in, printing, tojson, string
   // methods) are charged this much.
   int64_t weight() const;
-  // Whether a namespace object is reachable from this value.
+  // Whether a namespace object is reachable from this value. Namespaces are the only mutable
+  // values, so refusing to store such a value in a namespace keeps every value acyclic (and
+  // reference counting sufficient).
   bool holds_namespace() const;
   // Same pointer (Python's `is` for containers and objects; equality for scalars).
   bool SameAs(const Value& other) const;

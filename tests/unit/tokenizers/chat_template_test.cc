@@ -224,6 +224,14 @@ TEST_CASE("chat templates are sandboxed to data", "[chat_template]") {
         "a namespace, but got '_x'. Please rename the attribute.");
   CHECK(Error("{% set ns = namespace() %}{% set ns.self = ns %}") ==
         "chat template line 1:30: unsupported: a namespace stored inside a namespace");
+  // Namespaces are the only mutable values; nothing that reaches one may be stored in one, so
+  // values never form cycles (which reference counting would leak).
+  CHECK(Error("{% set ns = namespace() %}{% set d = {'n': ns} %}{% set ns.f = d.items %}") ==
+        "chat template line 1:53: unsupported: a namespace stored inside a namespace");
+  CHECK(Error("{% set ns = namespace() %}{% for x in [ns] %}{% set ns.l = loop %}{% endfor %}") ==
+        "chat template line 1:49: unsupported: a namespace stored inside a namespace");
+  CHECK(Error("{% set ns = namespace() %}{% for x in [1] %}{{ loop.changed(ns) }}{% endfor %}") ==
+        "chat template line 1:60: unsupported: loop.changed() with a namespace");
   CHECK(Error("{{ range(1000000) | length }}") ==
         "chat template line 1:9: Range too big. The sandbox blocks ranges larger than MAX_RANGE "
         "(100000).");
