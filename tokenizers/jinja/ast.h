@@ -76,6 +76,8 @@ struct Expr {
   std::vector<CompareOp> compare_ops;
   // `is not`.
   bool negated = false;
+  // 1 + the height of the tallest child.
+  int height = 1;
 };
 
 // Left side of set / for / with: a name, a namespace attribute (ns.x) or a tuple of names.

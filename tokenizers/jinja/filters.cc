@@ -33,12 +33,14 @@ absl::Status UndefinedError(const Value& value) {
 }
 
 // jinja2's soft_str: str() of the value (Undefined is ""); generators print their address in
-// Python, which nothing can match.
-absl::StatusOr<std::string> SoftStr(const Value& value) {
+// Python, which nothing can match. Text over the output limit is refused.
+absl::StatusOr<std::string> SoftStr(Interpreter& interpreter, const Value& value) {
   if (value.IsIterator()) {
     return absl::InvalidArgumentError("unsupported: a generator as a string; apply |list first");
   }
-  return Str(value);
+  std::string text = Str(value, interpreter.limits().max_output_bytes + 1);
+  JINJA_RETURN_IF_ERROR(interpreter.ChargeBytes(text.size()));
+  return text;
 }
 
 Value Iterator(std::vector<Value> items) {
@@ -84,6 +86,16 @@ class AttrGetter {
  private:
   std::vector<Value> parts_;
 };
+
+// A sort compares every key about log2(n) times.
+int64_t SortCost(const Value& keys, size_t n) {
+  int64_t rounds = 1;
+  while (n > 1) {
+    n >>= 1;
+    ++rounds;
+  }
+  return keys.weight() * rounds;
+}
 
 // ignore_case: sort keys lowercase strings unless case_sensitive.
 Value SortKey(const Value& value, bool case_sensitive) {
@@ -162,6 +174,13 @@ std::optional<int64_t> ParsePyInt(absl::string_view text) {
   return value;
 }
 
+// jinja2's select, map, unique and items are generators: their errors surface only when
+// something consumes them. An error computing one becomes an iterator that raises it later.
+absl::StatusOr<Value> Lazily(absl::StatusOr<Value> result) {
+  if (result.ok()) return result;
+  return Value::FailedIterator(result.status());
+}
+
 // ---------------------------------------------------------------------------------------------
 
 absl::StatusOr<Value> DoAbs(const Value& value) {
@@ -172,7 +191,6 @@ absl::StatusOr<Value> DoAbs(const Value& value) {
     return Value::Int(std::abs(value.int_value()));
   }
   if (value.IsFloat()) return Value::Float(std::fabs(value.float_value()));
-  if (value.IsUndefined()) return UndefinedError(value);
   return absl::InvalidArgumentError(
       absl::StrCat("bad operand type for abs(): '", TypeName(value), "'"));
 }
@@ -192,18 +210,18 @@ absl::StatusOr<Value> DoAttr(Interpreter& interpreter, const Value& value, CallA
   return interpreter.GetAttr(value, name);
 }
 
-absl::StatusOr<Value> DoCenter(const Value& value, CallArgs args) {
+absl::StatusOr<Value> DoCenter(Interpreter& interpreter, const Value& value, CallArgs args) {
   JINJA_ASSIGN_OR_RETURN(BoundArgs bound, Bind("center", std::move(args), {"width"}));
   const Value width_value = bound.GetOr(0, Value::Int(80));
   if (!width_value.IsIntegral()) return absl::InvalidArgumentError("width must be an integer");
-  JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(value));
+  JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(interpreter, value));
   const int64_t length = static_cast<int64_t>(CodePointCount(text));
   const int64_t width = std::min<int64_t>(width_value.int_value(), 1 << 20);
-  if (width <= length) return Value::String(text);
+  if (width <= length) return Value::StringLike(value, text);
   const int64_t pad = width - length;
   const int64_t left = pad / 2 + (pad & width & 1);
-  return Value::String(absl::StrCat(std::string(static_cast<size_t>(left), ' '), text,
-                                    std::string(static_cast<size_t>(pad - left), ' ')));
+  return Value::StringLike(value, absl::StrCat(std::string(static_cast<size_t>(left), ' '), text,
+                                               std::string(static_cast<size_t>(pad - left), ' ')));
 }
 
 absl::StatusOr<Value> DoDefault(const Value& value, CallArgs args) {
@@ -239,7 +257,7 @@ absl::StatusOr<Value> DoDictSort(Interpreter& interpreter, const Value& value, C
     items.push_back(Value::List({key, item}, SeqKind::kTuple));
     keys.push_back(SortKey(position == 0 ? key : item, case_sensitive));
   }
-  JINJA_RETURN_IF_ERROR(interpreter.Charge(static_cast<int64_t>(items.size()) * 4));
+  JINJA_RETURN_IF_ERROR(interpreter.Charge(SortCost(value, items.size())));
   std::vector<size_t> order(items.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   absl::Status error;
@@ -260,7 +278,9 @@ absl::StatusOr<Value> DoDictSort(Interpreter& interpreter, const Value& value, C
 
 absl::StatusOr<Value> DoFirst(Interpreter& interpreter, const Value& value) {
   if (value.IsString()) {
-    if (std::optional<Value> c = CharAt(value.string(), 0)) return *c;
+    if (std::optional<Value> c = CharAt(value.string(), 0)) {
+      return Value::StringLike(value, c->string());
+    }
   } else if (value.IsList()) {
     if (!value.list().items.empty()) return value.list().items.front();
   } else if (value.IsDict()) {
@@ -271,18 +291,19 @@ absl::StatusOr<Value> DoFirst(Interpreter& interpreter, const Value& value) {
   return Value::Undefined("No first item, sequence was empty.");
 }
 
-absl::StatusOr<Value> DoLast(Interpreter& interpreter, const Value& value) {
+absl::StatusOr<Value> DoLast(Interpreter&, const Value& value) {
+  // next(reversed(value)): sequences and dicts only; Undefined reverses to nothing.
   if (value.IsString()) {
-    if (std::optional<Value> c = CharAt(value.string(), -1)) return *c;
-  } else if (value.IsList()) {
-    if (value.IsIterator()) {
-      return absl::InvalidArgumentError("'generator' object is not reversible");
+    if (std::optional<Value> c = CharAt(value.string(), -1)) {
+      return Value::StringLike(value, c->string());
     }
+  } else if (value.IsList() && !value.IsIterator()) {
     if (!value.list().items.empty()) return value.list().items.back();
   } else if (value.IsDict()) {
     if (!value.dict().items.empty()) return value.dict().items.back().first;
   } else if (!value.IsUndefined()) {
-    JINJA_RETURN_IF_ERROR(interpreter.Iterate(value).status());
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", TypeName(value), "' object is not reversible"));
   }
   return Value::Undefined("No last item, sequence was empty.");
 }
@@ -335,7 +356,19 @@ absl::StatusOr<Value> DoIndent(Interpreter& interpreter, const Value& value, Cal
   }
   const bool first = Truthy(bound.Get(1));
   const bool blank = Truthy(bound.Get(2));
-  JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(value));
+  // jinja2 appends "\n" to the value itself before splitting its lines.
+  if (!value.IsString()) {
+    if (value.IsUndefined()) return UndefinedError(value);
+    if (value.IsList() && value.list().kind == SeqKind::kList) {
+      return absl::InvalidArgumentError("'list' object has no attribute 'splitlines'");
+    }
+    if (value.IsTuple()) {
+      return absl::InvalidArgumentError("can only concatenate tuple (not \"str\") to tuple");
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported operand type(s) for +=: '", TypeName(value), "' and 'str'"));
+  }
+  JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(interpreter, value));
   text.push_back('\n');
   std::vector<std::string> lines = SplitLines(text);
   std::string out;
@@ -357,7 +390,7 @@ absl::StatusOr<Value> DoIndent(Interpreter& interpreter, const Value& value, Cal
   return value.IsMarkup() ? Value::Markup(std::move(out)) : Value::String(std::move(out));
 }
 
-absl::StatusOr<Value> DoItems(const Value& value) {
+absl::StatusOr<Value> DoItemsNow(const Value& value) {
   if (value.IsUndefined()) return Iterator({});
   if (!value.IsDict()) {
     return absl::InvalidArgumentError("Can only get item pairs from a mapping.");
@@ -371,13 +404,14 @@ absl::StatusOr<Value> DoItems(const Value& value) {
 
 absl::StatusOr<Value> DoJoin(Interpreter& interpreter, const Value& value, CallArgs args) {
   JINJA_ASSIGN_OR_RETURN(BoundArgs bound, Bind("join", std::move(args), {"d", "attribute"}));
-  JINJA_ASSIGN_OR_RETURN(std::string separator, SoftStr(bound.GetOr(0, Value::String(""))));
+  JINJA_ASSIGN_OR_RETURN(std::string separator,
+                         SoftStr(interpreter, bound.GetOr(0, Value::String(""))));
   JINJA_ASSIGN_OR_RETURN(AttrGetter getter, AttrGetter::Make(bound.Get(1)));
   JINJA_ASSIGN_OR_RETURN(std::vector<Value> items, interpreter.Iterate(value));
   std::string out;
   for (size_t i = 0; i < items.size(); ++i) {
     JINJA_ASSIGN_OR_RETURN(Value item, getter.Get(interpreter, items[i]));
-    JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(item));
+    JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(interpreter, item));
     if (i > 0) out.append(separator);
     out.append(text);
     JINJA_RETURN_IF_ERROR(interpreter.ChargeBytes(out.size()));
@@ -385,7 +419,7 @@ absl::StatusOr<Value> DoJoin(Interpreter& interpreter, const Value& value, CallA
   return Value::String(std::move(out));
 }
 
-absl::StatusOr<Value> DoMap(Interpreter& interpreter, const Value& value, CallArgs args) {
+absl::StatusOr<Value> DoMapNow(Interpreter& interpreter, const Value& value, CallArgs args) {
   std::vector<Value> out;
   if (!Truthy(value)) return Iterator({});
   JINJA_ASSIGN_OR_RETURN(std::vector<Value> items, interpreter.Iterate(value));
@@ -441,8 +475,8 @@ absl::StatusOr<Value> DoMinMax(Interpreter& interpreter, const Value& value, Cal
 }
 
 // select / reject / selectattr / rejectattr.
-absl::StatusOr<Value> DoSelect(Interpreter& interpreter, const Value& value, CallArgs args,
-                               bool keep_when, bool by_attribute) {
+absl::StatusOr<Value> DoSelectNow(Interpreter& interpreter, const Value& value, CallArgs args,
+                                  bool keep_when, bool by_attribute) {
   if (!Truthy(value)) return Iterator({});
   AttrGetter getter;
   size_t offset = 0;
@@ -483,9 +517,9 @@ absl::StatusOr<Value> DoSelect(Interpreter& interpreter, const Value& value, Cal
 absl::StatusOr<Value> DoReplace(Interpreter& interpreter, const Value& value, CallArgs args) {
   JINJA_ASSIGN_OR_RETURN(BoundArgs bound,
                          Bind("replace", std::move(args), {"old", "new", "count"}, 2));
-  JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(value));
-  JINJA_ASSIGN_OR_RETURN(std::string old, SoftStr(bound.Get(0)));
-  JINJA_ASSIGN_OR_RETURN(std::string replacement, SoftStr(bound.Get(1)));
+  JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(interpreter, value));
+  JINJA_ASSIGN_OR_RETURN(std::string old, SoftStr(interpreter, bound.Get(0)));
+  JINJA_ASSIGN_OR_RETURN(std::string replacement, SoftStr(interpreter, bound.Get(1)));
   int64_t count = -1;
   if (bound.Has(2) && !bound.Get(2).IsNone()) {
     if (!bound.Get(2).IsIntegral()) return absl::InvalidArgumentError("count must be an integer");
@@ -504,14 +538,18 @@ absl::StatusOr<Value> DoReverse(Interpreter& interpreter, const Value& value) {
   if (value.IsString()) {
     std::u32string text = DecodeAll(value.string());
     std::reverse(text.begin(), text.end());
-    return Value::String(EncodeAll(text));
+    return Value::StringLike(value, EncodeAll(text));
   }
-  if (value.IsIterator()) {
-    return absl::InvalidArgumentError("unsupported: reversing a generator");
+  // reversed() for sequences and dicts (an iterator); list(value) reversed for the rest.
+  const bool reversible = (value.IsList() && !value.IsIterator()) || value.IsDict();
+  absl::StatusOr<std::vector<Value>> items = interpreter.Iterate(value);
+  if (!items.ok()) {
+    if (value.IsIterator()) return items.status();
+    return absl::InvalidArgumentError("argument must be iterable");
   }
-  JINJA_ASSIGN_OR_RETURN(std::vector<Value> items, interpreter.Iterate(value));
-  std::reverse(items.begin(), items.end());
-  return Iterator(std::move(items));
+  std::reverse(items->begin(), items->end());
+  return reversible || value.IsUndefined() ? Iterator(*std::move(items))
+                                           : Value::List(*std::move(items));
 }
 
 absl::StatusOr<Value> DoRound(const Value& value, CallArgs args) {
@@ -526,7 +564,6 @@ absl::StatusOr<Value> DoRound(const Value& value, CallArgs args) {
       (method.string() != "common" && method.string() != "ceil" && method.string() != "floor")) {
     return absl::InvalidArgumentError("method must be common, ceil or floor");
   }
-  if (value.IsUndefined()) return UndefinedError(value);
   if (!value.IsNumber()) {
     return absl::InvalidArgumentError(
         absl::StrCat("type ", TypeName(value), " doesn't define __round__ method"));
@@ -552,9 +589,9 @@ absl::StatusOr<Value> DoRound(const Value& value, CallArgs args) {
   return Value::Float(std::strtod(buffer.data(), nullptr));
 }
 
-absl::StatusOr<Value> DoSafe(const Value& value) {
+absl::StatusOr<Value> DoSafe(Interpreter& interpreter, const Value& value) {
   if (value.IsMarkup()) return value;
-  JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(value));
+  JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(interpreter, value));
   return Value::Markup(std::move(text));
 }
 
@@ -584,7 +621,7 @@ absl::StatusOr<Value> DoSort(Interpreter& interpreter, const Value& value, CallA
     }
     keys.push_back(Value::List(std::move(parts)));
   }
-  JINJA_RETURN_IF_ERROR(interpreter.Charge(static_cast<int64_t>(items.size()) * 8));
+  JINJA_RETURN_IF_ERROR(interpreter.Charge(SortCost(Value::List(keys), items.size())));
   std::vector<size_t> order(items.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   absl::Status error;
@@ -618,7 +655,7 @@ absl::StatusOr<Value> DoSum(Interpreter& interpreter, const Value& value, CallAr
   return total;
 }
 
-absl::StatusOr<Value> DoToJson(const Value& value, CallArgs args) {
+absl::StatusOr<Value> DoToJson(Interpreter& interpreter, const Value& value, CallArgs args) {
   JINJA_ASSIGN_OR_RETURN(
       BoundArgs bound,
       Bind("tojson", std::move(args), {"ensure_ascii", "indent", "separators", "sort_keys"}));
@@ -639,7 +676,7 @@ absl::StatusOr<Value> DoToJson(const Value& value, CallArgs args) {
     options.item_separator = options.indent.has_value() ? "," : ", ";
     options.key_separator = ": ";
   } else {
-    if (!separators.IsList() || separators.IsIterator() || separators.list().items.size() != 2 ||
+    if (!separators.IsSequence() || separators.list().items.size() != 2 ||
         !separators.list().items[0].IsString() || !separators.list().items[1].IsString()) {
       return absl::InvalidArgumentError("tojson separators must be a pair of strings");
     }
@@ -647,13 +684,15 @@ absl::StatusOr<Value> DoToJson(const Value& value, CallArgs args) {
     options.key_separator = separators.list().items[1].string();
   }
   options.sort_keys = Truthy(bound.Get(3));
+  options.max_bytes = interpreter.limits().max_output_bytes;
   JINJA_ASSIGN_OR_RETURN(std::string json, JsonDumps(value, options));
+  JINJA_RETURN_IF_ERROR(interpreter.ChargeBytes(json.size()));
   return Value::String(std::move(json));
 }
 
-absl::StatusOr<Value> DoTrim(const Value& value, CallArgs args) {
+absl::StatusOr<Value> DoTrim(Interpreter& interpreter, const Value& value, CallArgs args) {
   JINJA_ASSIGN_OR_RETURN(BoundArgs bound, Bind("trim", std::move(args), {"chars"}));
-  JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(value));
+  JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(interpreter, value));
   std::optional<std::u32string> chars;
   if (bound.Has(0) && !bound.Get(0).IsNone()) {
     if (!bound.Get(0).IsString()) {
@@ -661,10 +700,10 @@ absl::StatusOr<Value> DoTrim(const Value& value, CallArgs args) {
     }
     chars = DecodeAll(bound.Get(0).string());
   }
-  return Value::String(Strip(text, chars, true, true));
+  return Value::StringLike(value, Strip(text, chars, true, true));
 }
 
-absl::StatusOr<Value> DoUnique(Interpreter& interpreter, const Value& value, CallArgs args) {
+absl::StatusOr<Value> DoUniqueNow(Interpreter& interpreter, const Value& value, CallArgs args) {
   JINJA_ASSIGN_OR_RETURN(BoundArgs bound,
                          Bind("unique", std::move(args), {"case_sensitive", "attribute"}));
   const bool case_sensitive = Truthy(bound.Get(0));
@@ -678,7 +717,7 @@ absl::StatusOr<Value> DoUnique(Interpreter& interpreter, const Value& value, Cal
     if (key.IsList() || key.IsDict()) {
       return absl::InvalidArgumentError(absl::StrCat("unhashable type: '", TypeName(key), "'"));
     }
-    JINJA_RETURN_IF_ERROR(interpreter.Charge(static_cast<int64_t>(seen.size())));
+    JINJA_RETURN_IF_ERROR(interpreter.Charge(static_cast<int64_t>(seen.size()) * key.weight()));
     const bool duplicate =
         std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return Equals(s, key); });
     if (!duplicate) {
@@ -689,11 +728,26 @@ absl::StatusOr<Value> DoUnique(Interpreter& interpreter, const Value& value, Cal
   return Iterator(std::move(out));
 }
 
-absl::StatusOr<Value> StringFilter(const Value& value,
+absl::StatusOr<Value> StringFilter(Interpreter& interpreter, const Value& value,
                                    std::string (*transform)(absl::string_view)) {
-  JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(value));
-  return Value::String(transform(text));
+  JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(interpreter, value));
+  return Value::StringLike(value, transform(text));
 }
+
+absl::StatusOr<Value> DoSelect(Interpreter& interpreter, const Value& value, CallArgs args,
+                               bool keep_when, bool by_attribute) {
+  return Lazily(DoSelectNow(interpreter, value, std::move(args), keep_when, by_attribute));
+}
+
+absl::StatusOr<Value> DoMap(Interpreter& interpreter, const Value& value, CallArgs args) {
+  return Lazily(DoMapNow(interpreter, value, std::move(args)));
+}
+
+absl::StatusOr<Value> DoUnique(Interpreter& interpreter, const Value& value, CallArgs args) {
+  return Lazily(DoUniqueNow(interpreter, value, std::move(args)));
+}
+
+absl::StatusOr<Value> DoItems(const Value& value) { return Lazily(DoItemsNow(value)); }
 
 absl::Status NoArguments(absl::string_view name, const CallArgs& args) {
   if (!args.positional.empty() || !args.keyword.empty()) {
@@ -702,72 +756,174 @@ absl::Status NoArguments(absl::string_view name, const CallArgs& args) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<Value> DoLength(absl::string_view name, const Value& value, const CallArgs& args) {
+  JINJA_RETURN_IF_ERROR(NoArguments(name, args));
+  JINJA_ASSIGN_OR_RETURN(int64_t length, Length(value));
+  return Value::Int(length);
+}
+
+absl::StatusOr<Value> DoEscape(Interpreter& interpreter, absl::string_view name, const Value& value,
+                               const CallArgs& args, bool force) {
+  JINJA_RETURN_IF_ERROR(NoArguments(name, args));
+  if (value.IsMarkup() && !force) return value;
+  JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(interpreter, value));
+  return Value::Markup(HtmlEscape(text));
+}
+
+absl::StatusOr<Value> DoList(Interpreter& interpreter, const Value& value) {
+  JINJA_ASSIGN_OR_RETURN(std::vector<Value> items, interpreter.Iterate(value));
+  return Value::List(std::move(items));
+}
+
+absl::StatusOr<Value> DoString(Interpreter& interpreter, const Value& value) {
+  if (value.IsMarkup()) return value;
+  JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(interpreter, value));
+  return Value::String(std::move(text));
+}
+
+absl::StatusOr<Value> DoWordCount(Interpreter& interpreter, const Value& value) {
+  JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(interpreter, value));
+  return Value::Int(static_cast<int64_t>(WordCount(text)));
+}
+
+}  // namespace
+
+namespace {
+
+using Filter = absl::StatusOr<Value> (*)(Interpreter&, const Value&, CallArgs);
+
+// Filters without arguments are rejected when given some.
+absl::StatusOr<Value> Plain(Interpreter& interpreter, absl::string_view name, const Value& value,
+                            const CallArgs& args,
+                            absl::StatusOr<Value> (*filter)(Interpreter&, const Value&)) {
+  JINJA_RETURN_IF_ERROR(NoArguments(name, args));
+  return filter(interpreter, value);
+}
+
+struct Entry {
+  absl::string_view name;
+  Filter filter;
+};
+
+// A table rather than a chain of ifs: each filter stays a function of its own, so a chain of
+// filters in a template costs the stack one small frame per filter.
+constexpr Entry kFilters[] = {
+    {"abs",
+     [](Interpreter& in, const Value& v, CallArgs a) {
+       return Plain(in, "abs", v, a, [](Interpreter&, const Value& x) { return DoAbs(x); });
+     }},
+    {"attr", [](Interpreter& in, const Value& v, CallArgs a) { return DoAttr(in, v, std::move(a)); }},
+    {"capitalize",
+     [](Interpreter& in, const Value& v, CallArgs a) {
+       return Plain(in, "capitalize", v, a, [](Interpreter& i, const Value& x) {
+         return StringFilter(i, x, Capitalize);
+       });
+     }},
+    {"center",
+     [](Interpreter& in, const Value& v, CallArgs a) { return DoCenter(in, v, std::move(a)); }},
+    {"count", [](Interpreter&, const Value& v, CallArgs a) { return DoLength("count", v, a); }},
+    {"d", [](Interpreter&, const Value& v, CallArgs a) { return DoDefault(v, std::move(a)); }},
+    {"default", [](Interpreter&, const Value& v, CallArgs a) { return DoDefault(v, std::move(a)); }},
+    {"dictsort",
+     [](Interpreter& in, const Value& v, CallArgs a) { return DoDictSort(in, v, std::move(a)); }},
+    {"e", [](Interpreter& in, const Value& v, CallArgs a) { return DoEscape(in, "e", v, a, false); }},
+    {"escape",
+     [](Interpreter& in, const Value& v, CallArgs a) { return DoEscape(in, "escape", v, a, false); }},
+    {"first",
+     [](Interpreter& in, const Value& v, CallArgs a) { return Plain(in, "first", v, a, DoFirst); }},
+    {"float", [](Interpreter&, const Value& v, CallArgs a) { return DoFloat(v, std::move(a)); }},
+    {"forceescape",
+     [](Interpreter& in, const Value& v, CallArgs a) {
+       return DoEscape(in, "forceescape", v, a, true);
+     }},
+    {"indent",
+     [](Interpreter& in, const Value& v, CallArgs a) { return DoIndent(in, v, std::move(a)); }},
+    {"int", [](Interpreter&, const Value& v, CallArgs a) { return DoInt(v, std::move(a)); }},
+    {"items",
+     [](Interpreter& in, const Value& v, CallArgs a) {
+       return Plain(in, "items", v, a, [](Interpreter&, const Value& x) { return DoItems(x); });
+     }},
+    {"join", [](Interpreter& in, const Value& v, CallArgs a) { return DoJoin(in, v, std::move(a)); }},
+    {"last",
+     [](Interpreter& in, const Value& v, CallArgs a) { return Plain(in, "last", v, a, DoLast); }},
+    {"length",
+     [](Interpreter&, const Value& v, CallArgs a) { return DoLength("length", v, a); }},
+    {"list",
+     [](Interpreter& in, const Value& v, CallArgs a) { return Plain(in, "list", v, a, DoList); }},
+    {"lower",
+     [](Interpreter& in, const Value& v, CallArgs a) {
+       return Plain(in, "lower", v, a,
+                    [](Interpreter& i, const Value& x) { return StringFilter(i, x, Lower); });
+     }},
+    {"map", [](Interpreter& in, const Value& v, CallArgs a) { return DoMap(in, v, std::move(a)); }},
+    {"max",
+     [](Interpreter& in, const Value& v, CallArgs a) { return DoMinMax(in, v, std::move(a), true); }},
+    {"min",
+     [](Interpreter& in, const Value& v, CallArgs a) {
+       return DoMinMax(in, v, std::move(a), false);
+     }},
+    {"reject",
+     [](Interpreter& in, const Value& v, CallArgs a) {
+       return DoSelect(in, v, std::move(a), false, false);
+     }},
+    {"rejectattr",
+     [](Interpreter& in, const Value& v, CallArgs a) {
+       return DoSelect(in, v, std::move(a), false, true);
+     }},
+    {"replace",
+     [](Interpreter& in, const Value& v, CallArgs a) { return DoReplace(in, v, std::move(a)); }},
+    {"reverse",
+     [](Interpreter& in, const Value& v, CallArgs a) {
+       return Plain(in, "reverse", v, a, DoReverse);
+     }},
+    {"round", [](Interpreter&, const Value& v, CallArgs a) { return DoRound(v, std::move(a)); }},
+    {"safe",
+     [](Interpreter& in, const Value& v, CallArgs a) { return Plain(in, "safe", v, a, DoSafe); }},
+    {"select",
+     [](Interpreter& in, const Value& v, CallArgs a) {
+       return DoSelect(in, v, std::move(a), true, false);
+     }},
+    {"selectattr",
+     [](Interpreter& in, const Value& v, CallArgs a) {
+       return DoSelect(in, v, std::move(a), true, true);
+     }},
+    {"sort", [](Interpreter& in, const Value& v, CallArgs a) { return DoSort(in, v, std::move(a)); }},
+    {"string",
+     [](Interpreter& in, const Value& v, CallArgs a) {
+       return Plain(in, "string", v, a, DoString);
+     }},
+    {"sum", [](Interpreter& in, const Value& v, CallArgs a) { return DoSum(in, v, std::move(a)); }},
+    {"title",
+     [](Interpreter& in, const Value& v, CallArgs a) {
+       return Plain(in, "title", v, a,
+                    [](Interpreter& i, const Value& x) -> absl::StatusOr<Value> {
+                      // jinja2 joins the words into a plain str.
+                      JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(i, x));
+                      return Value::String(TitleWords(text));
+                    });
+     }},
+    {"tojson",
+     [](Interpreter& in, const Value& v, CallArgs a) { return DoToJson(in, v, std::move(a)); }},
+    {"trim", [](Interpreter& in, const Value& v, CallArgs a) { return DoTrim(in, v, std::move(a)); }},
+    {"unique",
+     [](Interpreter& in, const Value& v, CallArgs a) { return DoUnique(in, v, std::move(a)); }},
+    {"upper",
+     [](Interpreter& in, const Value& v, CallArgs a) {
+       return Plain(in, "upper", v, a,
+                    [](Interpreter& i, const Value& x) { return StringFilter(i, x, Upper); });
+     }},
+    {"wordcount",
+     [](Interpreter& in, const Value& v, CallArgs a) {
+       return Plain(in, "wordcount", v, a, DoWordCount);
+     }},
+};
+
 }  // namespace
 
 absl::StatusOr<Value> CallFilter(Interpreter& interpreter, absl::string_view name,
                                  const Value& value, CallArgs args) {
-  if (name == "attr") return DoAttr(interpreter, value, std::move(args));
-  if (name == "center") return DoCenter(value, std::move(args));
-  if (name == "default" || name == "d") return DoDefault(value, std::move(args));
-  if (name == "dictsort") return DoDictSort(interpreter, value, std::move(args));
-  if (name == "float") return DoFloat(value, std::move(args));
-  if (name == "int") return DoInt(value, std::move(args));
-  if (name == "indent") return DoIndent(interpreter, value, std::move(args));
-  if (name == "join") return DoJoin(interpreter, value, std::move(args));
-  if (name == "map") return DoMap(interpreter, value, std::move(args));
-  if (name == "max" || name == "min") {
-    return DoMinMax(interpreter, value, std::move(args), name == "max");
-  }
-  if (name == "select" || name == "reject") {
-    return DoSelect(interpreter, value, std::move(args), name == "select", false);
-  }
-  if (name == "selectattr" || name == "rejectattr") {
-    return DoSelect(interpreter, value, std::move(args), name == "selectattr", true);
-  }
-  if (name == "replace") return DoReplace(interpreter, value, std::move(args));
-  if (name == "round") return DoRound(value, std::move(args));
-  if (name == "sort") return DoSort(interpreter, value, std::move(args));
-  if (name == "sum") return DoSum(interpreter, value, std::move(args));
-  if (name == "tojson") return DoToJson(value, std::move(args));
-  if (name == "trim") return DoTrim(value, std::move(args));
-  if (name == "unique") return DoUnique(interpreter, value, std::move(args));
-
-  JINJA_RETURN_IF_ERROR(NoArguments(name, args));
-  if (name == "abs") return DoAbs(value);
-  if (name == "capitalize") return StringFilter(value, Capitalize);
-  if (name == "count" || name == "length") {
-    JINJA_ASSIGN_OR_RETURN(int64_t length, Length(value));
-    return Value::Int(length);
-  }
-  if (name == "escape" || name == "e") {
-    if (value.IsMarkup()) return value;
-    JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(value));
-    return Value::Markup(HtmlEscape(text));
-  }
-  if (name == "forceescape") {
-    JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(value));
-    return Value::Markup(HtmlEscape(text));
-  }
-  if (name == "first") return DoFirst(interpreter, value);
-  if (name == "last") return DoLast(interpreter, value);
-  if (name == "items") return DoItems(value);
-  if (name == "list") {
-    JINJA_ASSIGN_OR_RETURN(std::vector<Value> items, interpreter.Iterate(value));
-    return Value::List(std::move(items));
-  }
-  if (name == "lower") return StringFilter(value, Lower);
-  if (name == "upper") return StringFilter(value, Upper);
-  if (name == "title") return StringFilter(value, TitleWords);
-  if (name == "reverse") return DoReverse(interpreter, value);
-  if (name == "safe") return DoSafe(value);
-  if (name == "string") {
-    if (value.IsMarkup()) return value;
-    JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(value));
-    return Value::String(std::move(text));
-  }
-  if (name == "wordcount") {
-    JINJA_ASSIGN_OR_RETURN(std::string text, SoftStr(value));
-    return Value::Int(static_cast<int64_t>(WordCount(text)));
+  for (const Entry& entry : kFilters) {
+    if (entry.name == name) return entry.filter(interpreter, value, std::move(args));
   }
   return absl::InvalidArgumentError(absl::StrCat("unsupported filter '", name, "'"));
 }

@@ -1,5 +1,7 @@
 #include "tokenizers/jinja/interpreter.h"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -42,6 +44,30 @@ absl::Status UndefinedError(const Value& value) {
   return absl::InvalidArgumentError(message.empty() ? std::string("value is undefined") : message);
 }
 
+// Work a filter does before its own per-item charges: string filters read the whole text;
+// the ones that walk a list charge per item themselves (through Iterate), others are constant.
+int64_t FilterCost(absl::string_view name, const Value& input) {
+  if (input.IsString()) return input.weight();
+  static constexpr absl::string_view kCheap[] = {
+      "attr",    "count",  "d",          "default", "dictsort", "first", "items",  "join",
+      "last",    "length", "list",       "map",     "max",      "min",   "reject", "rejectattr",
+      "reverse", "select", "selectattr", "sort",    "sum",      "unique"};
+  for (absl::string_view cheap : kCheap) {
+    if (name == cheap) return 1;
+  }
+  return input.weight();
+}
+
+// Type tests are constant; comparisons walk the smaller operand, `in` the container.
+int64_t TestCost(absl::string_view name, const Value& input, const CallArgs& args) {
+  if (args.positional.empty()) {
+    return name == "lower" || name == "upper" ? input.weight() : 1;
+  }
+  const Value& other = args.positional[0];
+  if (name == "in") return other.weight();
+  return std::min(input.weight(), other.weight());
+}
+
 ScopePtr ChildScope(const ScopePtr& parent) {
   auto scope = std::make_shared<Scope>();
   scope->parent = parent;
@@ -54,10 +80,6 @@ absl::Status RaisedError(absl::string_view message) {
   absl::Status status = absl::InvalidArgumentError(message);
   status.SetPayload(kRaisedPayload, absl::Cord("1"));
   return status;
-}
-
-bool IsRaisedError(const absl::Status& status) {
-  return status.GetPayload(kRaisedPayload).has_value();
 }
 
 Interpreter::Interpreter(const Template& tmpl, const Limits& limits, const std::tm* now)
@@ -97,7 +119,7 @@ absl::Status Interpreter::ChargeBytes(size_t bytes) {
                                                    " bytes, over the limit of ",
                                                    limits_.max_output_bytes));
   }
-  return Charge(static_cast<int64_t>(bytes / 64));
+  return Charge(static_cast<int64_t>(bytes / 128));
 }
 
 absl::Status Interpreter::Emit(absl::string_view text, std::string* out) {
@@ -161,7 +183,8 @@ absl::StatusOr<Interpreter::Flow> Interpreter::Exec(const Stmt& stmt, const Scop
         return absl::InvalidArgumentError(
             "unsupported: printing a generator (jinja2 prints its address); apply |list first");
       }
-      JINJA_RETURN_IF_ERROR(Emit(Str(value), out));
+      if (!value.IsString()) JINJA_RETURN_IF_ERROR(Charge(value.weight()));
+      JINJA_RETURN_IF_ERROR(Emit(Str(value, limits_.max_output_bytes + 1), out));
       return Flow::kNormal;
     }
     case StmtKind::kIf:
@@ -201,7 +224,8 @@ absl::StatusOr<Interpreter::Flow> Interpreter::Exec(const Stmt& stmt, const Scop
       if (value.IsIterator()) {
         return absl::InvalidArgumentError("unsupported: printing a generator; apply |list first");
       }
-      JINJA_RETURN_IF_ERROR(Emit(Str(value), out));
+      if (!value.IsString()) JINJA_RETURN_IF_ERROR(Charge(value.weight()));
+      JINJA_RETURN_IF_ERROR(Emit(Str(value, limits_.max_output_bytes + 1), out));
       return Flow::kNormal;
     }
     case StmtKind::kWith: {
@@ -266,7 +290,8 @@ absl::Status Interpreter::ExecCallBlock(const Stmt& stmt, const ScopePtr& scope,
   JINJA_ASSIGN_OR_RETURN(CallArgs args, EvalArgs(call.args, scope));
   args.keyword.emplace_back("caller", Value::FromObject(std::make_shared<Macro>(&stmt, scope)));
   JINJA_ASSIGN_OR_RETURN(Value result, CallValue(callee, std::move(args)));
-  return Emit(Str(result), out);
+  if (!result.IsString()) JINJA_RETURN_IF_ERROR(Charge(result.weight()));
+  return Emit(Str(result, limits_.max_output_bytes + 1), out);
 }
 
 absl::StatusOr<Value> Interpreter::CallMacro(const Stmt& def, const std::weak_ptr<Scope>& closure,
@@ -521,7 +546,12 @@ absl::StatusOr<Value> Interpreter::EvalCompare(const Expr& expr, const ScopePtr&
   JINJA_ASSIGN_OR_RETURN(Value left, Eval(*expr.object, scope));
   for (size_t i = 0; i < expr.compare_ops.size(); ++i) {
     JINJA_ASSIGN_OR_RETURN(Value right, Eval(*expr.items[i], scope));
-    JINJA_ASSIGN_OR_RETURN(bool holds, CompareValues(expr.compare_ops[i], left, right));
+    // Comparing walks the smaller operand; `in` walks the container.
+    const CompareOp op = expr.compare_ops[i];
+    JINJA_RETURN_IF_ERROR(Charge(op == CompareOp::kIn || op == CompareOp::kNotIn
+                                     ? right.weight()
+                                     : std::min(left.weight(), right.weight())));
+    JINJA_ASSIGN_OR_RETURN(bool holds, CompareValues(op, left, right));
     if (!holds) return Value::Bool(false);
     left = std::move(right);
   }
@@ -529,13 +559,20 @@ absl::StatusOr<Value> Interpreter::EvalCompare(const Expr& expr, const ScopePtr&
 }
 
 absl::StatusOr<Value> Interpreter::EvalConcat(const Expr& expr, const ScopePtr& scope) {
-  std::string out;
+  // Every operand is evaluated before any is converted, as in jinja2.
+  std::vector<Value> values;
+  values.reserve(expr.items.size());
   for (const ExprPtr& item : expr.items) {
     JINJA_ASSIGN_OR_RETURN(Value value, Eval(*item, scope));
+    values.push_back(std::move(value));
+  }
+  std::string out;
+  for (const Value& value : values) {
     if (value.IsIterator()) {
       return absl::InvalidArgumentError("unsupported: '~' on a generator; apply |list first");
     }
-    out.append(Str(value));
+    if (!value.IsString()) JINJA_RETURN_IF_ERROR(Charge(value.weight()));
+    out.append(Str(value, limits_.max_output_bytes + 1));
     JINJA_RETURN_IF_ERROR(ChargeBytes(out.size()));
   }
   return Value::String(std::move(out));
@@ -562,6 +599,7 @@ absl::StatusOr<CallArgs> Interpreter::EvalArgs(const Args& args, const ScopePtr&
       return absl::InvalidArgumentError(
           absl::StrCat("argument after ** must be a mapping, not ", TypeName(value)));
     }
+    JINJA_RETURN_IF_ERROR(Charge(static_cast<int64_t>(value.dict().items.size())));
     for (const auto& [name, item] : value.dict().items) {
       if (!name.IsString()) return absl::InvalidArgumentError("keywords must be strings");
       out.keyword.emplace_back(name.string(), item);
@@ -602,12 +640,11 @@ absl::StatusOr<Value> Interpreter::GetAttr(const Value& object, absl::string_vie
 
 absl::StatusOr<Value> Interpreter::GetItem(const Value& object, const Value& key) {
   if (object.IsUndefined()) return UndefinedError(object);
+  // Indexing a string decodes it; hashing a key reads it.
+  JINJA_RETURN_IF_ERROR(Charge(object.IsString() ? object.weight() : key.weight()));
   if (object.IsDict()) {
     if (const Value* value = object.dict().Find(key)) return *value;
-  } else if (object.IsList() && key.IsIntegral()) {
-    if (object.IsIterator()) {
-      return absl::InvalidArgumentError("'generator' object is not subscriptable");
-    }
+  } else if (object.IsSequence() && key.IsIntegral()) {
     const std::vector<Value>& items = object.list().items;
     int64_t index = key.int_value();
     if (index < 0) index += static_cast<int64_t>(items.size());
@@ -615,7 +652,9 @@ absl::StatusOr<Value> Interpreter::GetItem(const Value& object, const Value& key
       return items[static_cast<size_t>(index)];
     }
   } else if (object.IsString() && key.IsIntegral()) {
-    if (std::optional<Value> c = CharAt(object.string(), key.int_value())) return *std::move(c);
+    if (std::optional<Value> c = CharAt(object.string(), key.int_value())) {
+      return Value::StringLike(object, c->string());
+    }
   }
   // jinja2 falls back to the attribute of that name: methods, namespace and loop attributes.
   if (key.IsString()) {
@@ -639,7 +678,7 @@ absl::StatusOr<Value> Interpreter::CallValue(const Value& callee, CallArgs args)
 
 absl::StatusOr<Value> Interpreter::ApplyFilter(absl::string_view name, const Value& input,
                                                CallArgs args) {
-  JINJA_RETURN_IF_ERROR(Charge(1));
+  JINJA_RETURN_IF_ERROR(Charge(FilterCost(name, input)));
   switch (FilterAvailability(name)) {
     case Availability::kUnknown:
       return absl::InvalidArgumentError(absl::StrCat("No filter named '", name, "' found."));
@@ -653,7 +692,7 @@ absl::StatusOr<Value> Interpreter::ApplyFilter(absl::string_view name, const Val
 
 absl::StatusOr<bool> Interpreter::ApplyTest(absl::string_view name, const Value& input,
                                             CallArgs args) {
-  JINJA_RETURN_IF_ERROR(Charge(1));
+  JINJA_RETURN_IF_ERROR(Charge(TestCost(name, input, args)));
   if (TestAvailability(name) != Availability::kImplemented) {
     return absl::InvalidArgumentError(absl::StrCat("No test named '", name, "' found."));
   }
@@ -666,6 +705,7 @@ absl::StatusOr<std::vector<Value>> Interpreter::Iterate(const Value& value) {
     case Value::Kind::kUndefined:
       return items;
     case Value::Kind::kList:
+      JINJA_RETURN_IF_ERROR(value.list().deferred_error);
       items = value.list().items;
       break;
     case Value::Kind::kDict:

@@ -111,6 +111,5 @@ class Interpreter {
 // INVALID_ARGUMENT carrying the message of raise_exception() exactly, marked so that no
 // position is added to it on the way out.
 absl::Status RaisedError(absl::string_view message);
-bool IsRaisedError(const absl::Status& status);
 
 }  // namespace trustformers::tokenizers::jinja

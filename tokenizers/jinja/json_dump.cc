@@ -113,9 +113,9 @@ class Dumper {
         return absl::OkStatus();
       case Value::Kind::kString:
         AppendJsonString(value.string(), options_.ensure_ascii, out);
-        return absl::OkStatus();
+        return CheckSize(*out);
       case Value::Kind::kList:
-        if (value.IsIterator()) break;
+        if (!value.IsSequence()) break;
         return DumpList(value.list(), level, out);
       case Value::Kind::kDict:
         return DumpDict(value.dict(), level, out);
@@ -127,6 +127,12 @@ class Dumper {
   }
 
  private:
+  absl::Status CheckSize(const std::string& out) const {
+    if (out.size() <= options_.max_bytes) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat("tojson output exceeds ", options_.max_bytes, " bytes"));
+  }
+
   void NewLine(int level, std::string* out) const {
     if (!options_.indent.has_value()) return;
     out->push_back('\n');
@@ -146,6 +152,7 @@ class Dumper {
         NewLine(level + 1, out);
       }
       JINJA_RETURN_IF_ERROR(Dump(list.items[i], level + 1, out));
+      JINJA_RETURN_IF_ERROR(CheckSize(*out));
     }
     NewLine(level, out);
     out->push_back(']');
@@ -184,6 +191,7 @@ class Dumper {
       AppendJsonString(key, options_.ensure_ascii, out);
       out->append(options_.key_separator);
       JINJA_RETURN_IF_ERROR(Dump(items[i]->second, level + 1, out));
+      JINJA_RETURN_IF_ERROR(CheckSize(*out));
     }
     NewLine(level, out);
     out->push_back('}');

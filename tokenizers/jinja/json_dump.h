@@ -4,6 +4,8 @@
 // arguments render byte for byte as in Python. FromJson turns the request context into values.
 #pragma once
 
+#include <cstddef>
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -21,6 +23,8 @@ struct JsonDumpOptions {
   std::string item_separator = ", ";
   std::string key_separator = ": ";
   bool sort_keys = false;
+  // Longer output is INVALID_ARGUMENT (checked as it grows).
+  size_t max_bytes = std::numeric_limits<size_t>::max();
 };
 
 // INVALID_ARGUMENT (Python's TypeError text) for values JSON cannot hold: Undefined, iterators,

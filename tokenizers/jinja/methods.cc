@@ -23,39 +23,44 @@ struct Method {
   Builtin::Function function;
 };
 
-absl::Status TypeError(absl::string_view method, absl::string_view expected, const Value& got) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(method, "() argument must be ", expected, ", not ", TypeName(got)));
-}
-
 // A str argument that may be None or omitted.
-absl::StatusOr<std::optional<std::string>> OptionalString(absl::string_view method,
-                                                          const BoundArgs& args, size_t index) {
+// A str argument that may be None or omitted; `error` is Python's TypeError text.
+absl::StatusOr<std::optional<std::string>> OptionalString(const BoundArgs& args, size_t index,
+                                                          absl::string_view error) {
   if (!args.Has(index) || args.Get(index).IsNone()) return std::optional<std::string>();
-  if (!args.Get(index).IsString()) return TypeError(method, "str or None", args.Get(index));
+  if (!args.Get(index).IsString()) {
+    return absl::InvalidArgumentError(absl::StrCat(error, TypeName(args.Get(index))));
+  }
   return std::optional<std::string>(args.Get(index).string());
 }
 
-absl::StatusOr<std::string> RequiredString(absl::string_view method, const BoundArgs& args,
-                                           size_t index) {
-  if (!args.Get(index).IsString()) return TypeError(method, "str", args.Get(index));
+absl::StatusOr<std::string> RequiredString(const BoundArgs& args, size_t index,
+                                           absl::string_view error) {
+  if (!args.Get(index).IsString()) {
+    return absl::InvalidArgumentError(absl::StrCat(error, TypeName(args.Get(index))));
+  }
   return args.Get(index).string();
 }
 
-absl::StatusOr<int64_t> OptionalInt(absl::string_view method, const BoundArgs& args, size_t index,
-                                    int64_t fallback) {
+absl::StatusOr<int64_t> OptionalInt(const BoundArgs& args, size_t index, int64_t fallback) {
   if (!args.Has(index)) return fallback;
-  if (!args.Get(index).IsIntegral()) return TypeError(method, "int", args.Get(index));
+  if (!args.Get(index).IsIntegral()) {
+    return absl::InvalidArgumentError(absl::StrCat("'", TypeName(args.Get(index)),
+                                                   "' object cannot be interpreted as an integer"));
+  }
   return args.Get(index).int_value();
 }
 
 absl::StatusOr<Value> StripCommon(absl::string_view method, const Value& self, CallArgs args,
                                   bool left, bool right) {
   JINJA_ASSIGN_OR_RETURN(BoundArgs bound, BoundArgs::Bind(method, std::move(args), {"chars"}));
-  JINJA_ASSIGN_OR_RETURN(std::optional<std::string> chars, OptionalString(method, bound, 0));
+  if (bound.Has(0) && !bound.Get(0).IsNone() && !bound.Get(0).IsString()) {
+    return absl::InvalidArgumentError(absl::StrCat(method, " arg must be None or str"));
+  }
+  JINJA_ASSIGN_OR_RETURN(std::optional<std::string> chars, OptionalString(bound, 0, ""));
   std::optional<std::u32string> set;
   if (chars.has_value()) set = DecodeAll(*chars);
-  return Value::String(Strip(self.string(), set, left, right));
+  return Value::StringLike(self, Strip(self.string(), set, left, right));
 }
 
 absl::StatusOr<Value> StrStrip(Interpreter&, const Value& self, CallArgs args) {
@@ -72,16 +77,17 @@ absl::StatusOr<Value> SplitCommon(absl::string_view method, Interpreter& interpr
                                   const Value& self, CallArgs args, bool from_right) {
   JINJA_ASSIGN_OR_RETURN(BoundArgs bound,
                          BoundArgs::Bind(method, std::move(args), {"sep", "maxsplit"}));
-  JINJA_ASSIGN_OR_RETURN(std::optional<std::string> sep, OptionalString(method, bound, 0));
+  JINJA_ASSIGN_OR_RETURN(std::optional<std::string> sep,
+                         OptionalString(bound, 0, "must be str or None, not "));
   if (sep.has_value() && sep->empty()) return absl::InvalidArgumentError("empty separator");
-  JINJA_ASSIGN_OR_RETURN(int64_t maxsplit, OptionalInt(method, bound, 1, -1));
+  JINJA_ASSIGN_OR_RETURN(int64_t maxsplit, OptionalInt(bound, 1, -1));
   std::vector<std::string> parts =
       from_right ? RSplit(self.string(), sep, maxsplit) : Split(self.string(), sep, maxsplit);
   JINJA_RETURN_IF_ERROR(interpreter.Charge(static_cast<int64_t>(parts.size())));
   JINJA_RETURN_IF_ERROR(interpreter.ChargeBytes(self.string().size()));
   std::vector<Value> items;
   items.reserve(parts.size());
-  for (std::string& part : parts) items.push_back(Value::String(std::move(part)));
+  for (std::string& part : parts) items.push_back(Value::StringLike(self, std::move(part)));
   return Value::List(std::move(items));
 }
 
@@ -97,7 +103,9 @@ absl::StatusOr<Value> StrSplitLines(Interpreter& interpreter, const Value& self,
                          BoundArgs::Bind("splitlines", std::move(args), {"keepends"}));
   if (Truthy(bound.Get(0))) return absl::InvalidArgumentError("unsupported: splitlines(True)");
   std::vector<Value> items;
-  for (std::string& line : SplitLines(self.string())) items.push_back(Value::String(line));
+  for (std::string& line : SplitLines(self.string())) {
+    items.push_back(Value::StringLike(self, line));
+  }
   JINJA_RETURN_IF_ERROR(interpreter.Charge(static_cast<int64_t>(items.size())));
   return Value::List(std::move(items));
 }
@@ -142,19 +150,19 @@ absl::StatusOr<Value> NoArgs(absl::string_view method, CallArgs& args) {
 
 absl::StatusOr<Value> StrUpper(Interpreter&, const Value& self, CallArgs args) {
   JINJA_RETURN_IF_ERROR(NoArgs("upper", args).status());
-  return Value::String(Upper(self.string()));
+  return Value::StringLike(self, Upper(self.string()));
 }
 absl::StatusOr<Value> StrLower(Interpreter&, const Value& self, CallArgs args) {
   JINJA_RETURN_IF_ERROR(NoArgs("lower", args).status());
-  return Value::String(Lower(self.string()));
+  return Value::StringLike(self, Lower(self.string()));
 }
 absl::StatusOr<Value> StrTitle(Interpreter&, const Value& self, CallArgs args) {
   JINJA_RETURN_IF_ERROR(NoArgs("title", args).status());
-  return Value::String(Title(self.string()));
+  return Value::StringLike(self, Title(self.string()));
 }
 absl::StatusOr<Value> StrCapitalize(Interpreter&, const Value& self, CallArgs args) {
   JINJA_RETURN_IF_ERROR(NoArgs("capitalize", args).status());
-  return Value::String(Capitalize(self.string()));
+  return Value::StringLike(self, Capitalize(self.string()));
 }
 
 absl::StatusOr<Value> StrPredicate(absl::string_view method, const Value& self, CallArgs& args,
@@ -193,9 +201,13 @@ absl::StatusOr<Value> StrIsUpper(Interpreter&, const Value& self, CallArgs args)
 absl::StatusOr<Value> StrReplace(Interpreter& interpreter, const Value& self, CallArgs args) {
   JINJA_ASSIGN_OR_RETURN(BoundArgs bound,
                          BoundArgs::Bind("replace", std::move(args), {"old", "new", "count"}, 2));
-  JINJA_ASSIGN_OR_RETURN(std::string old, RequiredString("replace", bound, 0));
-  JINJA_ASSIGN_OR_RETURN(std::string replacement, RequiredString("replace", bound, 1));
-  JINJA_ASSIGN_OR_RETURN(int64_t count, OptionalInt("replace", bound, 2, -1));
+  JINJA_ASSIGN_OR_RETURN(std::string old,
+                         RequiredString(bound, 0, "replace() argument 1 must be str, not "));
+  JINJA_ASSIGN_OR_RETURN(std::string replacement,
+                         RequiredString(bound, 1, "replace() argument 2 must be str, not "));
+  JINJA_ASSIGN_OR_RETURN(int64_t count, OptionalInt(bound, 2, -1));
+  // A safe string escapes the plain replacement it is given, as markupsafe does.
+  if (self.IsMarkup() && !bound.Get(1).IsMarkup()) replacement = HtmlEscape(replacement);
   // Bound the result before building it: every code point may gain a copy of `replacement`.
   const size_t worst = self.string().size() + (self.string().size() + 1) * replacement.size();
   if (old.size() < replacement.size()) {
@@ -203,15 +215,20 @@ absl::StatusOr<Value> StrReplace(Interpreter& interpreter, const Value& self, Ca
   }
   std::string result = Replace(self.string(), old, replacement, count);
   JINJA_RETURN_IF_ERROR(interpreter.ChargeBytes(result.size()));
-  return Value::String(std::move(result));
+  return Value::StringLike(self, std::move(result));
 }
 
 absl::StatusOr<Value> FindCommon(absl::string_view method, const Value& self, CallArgs args,
                                  bool from_right) {
   JINJA_ASSIGN_OR_RETURN(BoundArgs bound, BoundArgs::Bind(method, std::move(args), {"sub"}, 1));
-  JINJA_ASSIGN_OR_RETURN(std::string sub, RequiredString(method, bound, 0));
+  JINJA_ASSIGN_OR_RETURN(std::string sub, RequiredString(bound, 0, "must be str, not "));
   const size_t found = from_right ? self.string().rfind(sub) : self.string().find(sub);
-  if (found == std::string::npos) return Value::Int(-1);
+  if (found == std::string::npos) {
+    if (method == "index" || method == "rindex") {
+      return absl::InvalidArgumentError("substring not found");
+    }
+    return Value::Int(-1);
+  }
   return Value::Int(
       static_cast<int64_t>(CodePointCount(absl::string_view(self.string()).substr(0, found))));
 }
@@ -222,10 +239,16 @@ absl::StatusOr<Value> StrFind(Interpreter&, const Value& self, CallArgs args) {
 absl::StatusOr<Value> StrRFind(Interpreter&, const Value& self, CallArgs args) {
   return FindCommon("rfind", self, std::move(args), true);
 }
+absl::StatusOr<Value> StrIndex(Interpreter&, const Value& self, CallArgs args) {
+  return FindCommon("index", self, std::move(args), false);
+}
+absl::StatusOr<Value> StrRIndex(Interpreter&, const Value& self, CallArgs args) {
+  return FindCommon("rindex", self, std::move(args), true);
+}
 
 absl::StatusOr<Value> StrCount(Interpreter&, const Value& self, CallArgs args) {
   JINJA_ASSIGN_OR_RETURN(BoundArgs bound, BoundArgs::Bind("count", std::move(args), {"sub"}, 1));
-  JINJA_ASSIGN_OR_RETURN(std::string sub, RequiredString("count", bound, 0));
+  JINJA_ASSIGN_OR_RETURN(std::string sub, RequiredString(bound, 0, "must be str, not "));
   if (sub.empty()) return Value::Int(static_cast<int64_t>(CodePointCount(self.string())) + 1);
   int64_t count = 0;
   for (size_t at = self.string().find(sub); at != std::string::npos;
@@ -241,25 +264,33 @@ absl::StatusOr<Value> StrJoin(Interpreter& interpreter, const Value& self, CallA
   JINJA_ASSIGN_OR_RETURN(std::vector<Value> items, interpreter.Iterate(bound.Get(0)));
   std::string out;
   for (size_t i = 0; i < items.size(); ++i) {
-    if (!items[i].IsString()) {
+    if (i > 0) out.append(self.string());
+    if (self.IsMarkup()) {
+      // markupsafe escapes each item (and takes any value, as its string).
+      out.append(items[i].IsMarkup()
+                     ? items[i].string()
+                     : HtmlEscape(Str(items[i], interpreter.limits().max_output_bytes)));
+    } else if (items[i].IsString()) {
+      out.append(items[i].string());
+    } else {
       return absl::InvalidArgumentError(absl::StrCat(
           "sequence item ", i, ": expected str instance, ", TypeName(items[i]), " found"));
     }
-    if (i > 0) out.append(self.string());
-    out.append(items[i].string());
     JINJA_RETURN_IF_ERROR(interpreter.ChargeBytes(out.size()));
   }
-  return Value::String(std::move(out));
+  return Value::StringLike(self, std::move(out));
 }
 
 absl::StatusOr<Value> StrRemoveAffix(absl::string_view method, const Value& self, CallArgs args,
                                      bool prefix) {
   JINJA_ASSIGN_OR_RETURN(BoundArgs bound, BoundArgs::Bind(method, std::move(args), {"affix"}, 1));
-  JINJA_ASSIGN_OR_RETURN(std::string affix, RequiredString(method, bound, 0));
+  JINJA_ASSIGN_OR_RETURN(
+      std::string affix,
+      RequiredString(bound, 0, absl::StrCat(method, "() argument must be str, not ")));
   absl::string_view text = self.string();
   if (prefix && absl::StartsWith(text, affix)) text.remove_prefix(affix.size());
   if (!prefix && absl::EndsWith(text, affix)) text.remove_suffix(affix.size());
-  return Value::String(std::string(text));
+  return Value::StringLike(self, std::string(text));
 }
 
 absl::StatusOr<Value> StrRemovePrefix(Interpreter&, const Value& self, CallArgs args) {
@@ -359,7 +390,7 @@ absl::StatusOr<Value> DictItems(Interpreter& interpreter, const Value& self, Cal
     items.push_back(Value::List({key, value}, SeqKind::kTuple));
   }
   JINJA_RETURN_IF_ERROR(interpreter.Charge(static_cast<int64_t>(items.size())));
-  return Value::List(std::move(items));
+  return Value::List(std::move(items), SeqKind::kItemsView);
 }
 
 absl::StatusOr<Value> DictKeys(Interpreter& interpreter, const Value& self, CallArgs args) {
@@ -367,7 +398,7 @@ absl::StatusOr<Value> DictKeys(Interpreter& interpreter, const Value& self, Call
   std::vector<Value> keys;
   for (const auto& [key, value] : self.dict().items) keys.push_back(key);
   JINJA_RETURN_IF_ERROR(interpreter.Charge(static_cast<int64_t>(keys.size())));
-  return Value::List(std::move(keys));
+  return Value::List(std::move(keys), SeqKind::kKeysView);
 }
 
 absl::StatusOr<Value> DictValues(Interpreter& interpreter, const Value& self, CallArgs args) {
@@ -375,7 +406,7 @@ absl::StatusOr<Value> DictValues(Interpreter& interpreter, const Value& self, Ca
   std::vector<Value> values;
   for (const auto& [key, value] : self.dict().items) values.push_back(value);
   JINJA_RETURN_IF_ERROR(interpreter.Charge(static_cast<int64_t>(values.size())));
-  return Value::List(std::move(values));
+  return Value::List(std::move(values), SeqKind::kValuesView);
 }
 
 absl::StatusOr<Value> DictGet(Interpreter&, const Value& self, CallArgs args) {
@@ -411,7 +442,7 @@ absl::StatusOr<Value> ListCount(Interpreter&, const Value& self, CallArgs args) 
   return Value::Int(count);
 }
 
-constexpr std::array<Method, 25> kStringMethods = {{
+constexpr std::array<Method, 27> kStringMethods = {{
     {"strip", StrStrip},
     {"lstrip", StrLStrip},
     {"rstrip", StrRStrip},
@@ -427,6 +458,8 @@ constexpr std::array<Method, 25> kStringMethods = {{
     {"replace", StrReplace},
     {"find", StrFind},
     {"rfind", StrRFind},
+    {"index", StrIndex},
+    {"rindex", StrRIndex},
     {"count", StrCount},
     {"join", StrJoin},
     {"isspace", StrIsSpace},
@@ -482,7 +515,7 @@ std::optional<Value> LookupMethod(const Value& receiver, absl::string_view name)
       }
       return Find(kDictMethods, receiver, name);
     case Value::Kind::kList:
-      if (receiver.IsIterator()) return std::nullopt;
+      if (!receiver.IsSequence()) return std::nullopt;
       if (!receiver.IsTuple() &&
           (name == "append" || name == "clear" || name == "pop" || name == "reverse" ||
            name == "insert" || name == "sort" || name == "extend" || name == "remove")) {

@@ -147,12 +147,24 @@ absl::StatusOr<Value> LoopCycle(Interpreter&, const Value& self, CallArgs args) 
   return args.positional[loop->index() % args.positional.size()];
 }
 
-absl::StatusOr<Value> LoopChanged(Interpreter&, const Value& self, CallArgs args) {
+absl::StatusOr<Value> LoopChanged(Interpreter& interpreter, const Value& self, CallArgs args) {
   auto* loop = static_cast<Loop*>(self.object().get());
-  return Value::Bool(loop->Changed(Value::List(std::move(args.positional))));
+  Value values = Value::List(std::move(args.positional));
+  JINJA_RETURN_IF_ERROR(interpreter.Charge(values.weight()));
+  if (values.holds_namespace()) {
+    // The loop keeps the values, and the loop may itself sit in that namespace.
+    return absl::InvalidArgumentError("unsupported: loop.changed() with a namespace");
+  }
+  return Value::Bool(loop->Changed(values));
 }
 
 }  // namespace
+
+int64_t Namespace::Weight() const {
+  int64_t weight = 1;
+  for (const auto& [key, value] : attrs_.items) weight += key.weight() + value.weight();
+  return weight;
+}
 
 std::string Namespace::Repr() const {
   return absl::StrCat("<Namespace ", jinja::Repr(Value::Dict(attrs_)), ">");
@@ -183,6 +195,10 @@ Value Macro::GetAttr(absl::string_view name, bool* found) const {
 
 absl::StatusOr<Value> Macro::Call(Interpreter& interpreter, CallArgs args) const {
   return interpreter.CallMacro(*def_, closure_, std::move(args));
+}
+
+Loop::Loop(std::shared_ptr<const std::vector<Value>> items) : items_(std::move(items)) {
+  for (const Value& item : *items_) holds_namespace_ = holds_namespace_ || item.holds_namespace();
 }
 
 std::string Loop::Repr() const {
@@ -231,6 +247,12 @@ std::string Builtin::Repr() const {
 }
 
 absl::StatusOr<Value> Builtin::Call(Interpreter& interpreter, CallArgs args) const {
+  // Methods walk their receiver (all but dict.get, which hashes one key).
+  if (!self_.IsUndefined()) {
+    JINJA_RETURN_IF_ERROR(interpreter.Charge(
+        name_ == "get" ? 1 + (args.positional.empty() ? 0 : args.positional[0].weight())
+                       : self_.weight()));
+  }
   return function_(interpreter, self_, std::move(args));
 }
 

@@ -23,6 +23,7 @@ class Namespace : public Object {
   std::string Repr() const override;
   Value GetAttr(absl::string_view name, bool* found) const override;
   bool IsNamespace() const override { return true; }
+  int64_t Weight() const override;
 
   void Set(std::string name, Value value) { attrs_.Set(std::move(name), std::move(value)); }
 
@@ -46,10 +47,12 @@ class Macro : public Callable {
 // `loop` inside a for body; the loop advances it in place.
 class Loop : public Object, public std::enable_shared_from_this<Loop> {
  public:
-  explicit Loop(std::shared_ptr<const std::vector<Value>> items) : items_(std::move(items)) {}
+  explicit Loop(std::shared_ptr<const std::vector<Value>> items);
   const char* TypeName() const override { return "LoopContext"; }
   std::string Repr() const override;
   Value GetAttr(absl::string_view name, bool* found) const override;
+  std::optional<int64_t> Length() const override { return static_cast<int64_t>(items_->size()); }
+  bool HoldsNamespace() const override { return holds_namespace_; }
 
   void set_index(size_t index) { index_ = index; }
   size_t index() const { return index_; }
@@ -59,6 +62,7 @@ class Loop : public Object, public std::enable_shared_from_this<Loop> {
 
  private:
   std::shared_ptr<const std::vector<Value>> items_;
+  bool holds_namespace_ = false;
   size_t index_ = 0;
   bool has_last_changed_ = false;
   Value last_changed_;
@@ -74,6 +78,7 @@ class Builtin : public Callable {
   const char* TypeName() const override { return "builtin_function_or_method"; }
   std::string Repr() const override;
   absl::StatusOr<Value> Call(Interpreter& interpreter, CallArgs args) const override;
+  bool HoldsNamespace() const override { return self_.holds_namespace(); }
 
  private:
   std::string name_;

@@ -164,7 +164,7 @@ absl::StatusOr<Value> Arithmetic(BinaryOp op, const Value& left, const Value& ri
 
 absl::StatusOr<Value> Repeat(Interpreter& interpreter, const Value& sequence, int64_t times) {
   if (times <= 0) {
-    if (sequence.IsString()) return Value::String("");
+    if (sequence.IsString()) return Value::StringLike(sequence, "");
     return Value::List({}, sequence.list().kind);
   }
   if (sequence.IsString()) {
@@ -178,7 +178,7 @@ absl::StatusOr<Value> Repeat(Interpreter& interpreter, const Value& sequence, in
     std::string out;
     out.reserve(text.size() * static_cast<size_t>(times));
     for (int64_t i = 0; i < times; ++i) out.append(text);
-    return Value::String(std::move(out));
+    return Value::StringLike(sequence, std::move(out));
   }
   const std::vector<Value>& items = sequence.list().items;
   if (!items.empty() &&
@@ -203,8 +203,7 @@ absl::StatusOr<Value> Add(Interpreter& interpreter, const Value& left, const Val
     }
     return Value::String(absl::StrCat(left.string(), right.string()));
   }
-  if (left.IsList() && right.IsList() && !left.IsIterator() &&
-      left.list().kind == right.list().kind) {
+  if (left.IsSequence() && right.IsSequence() && left.list().kind == right.list().kind) {
     JINJA_RETURN_IF_ERROR(interpreter.Charge(
         static_cast<int64_t>(left.list().items.size() + right.list().items.size())));
     std::vector<Value> items = left.list().items;
@@ -216,12 +215,71 @@ absl::StatusOr<Value> Add(Interpreter& interpreter, const Value& left, const Val
     return absl::InvalidArgumentError(
         absl::StrCat("can only concatenate str (not \"", TypeName(right), "\") to str"));
   }
-  if (left.IsList() && !left.IsIterator()) {
+  if (left.IsSequence()) {
     return absl::InvalidArgumentError(absl::StrCat("can only concatenate ", TypeName(left),
                                                    " (not \"", TypeName(right), "\") to ",
                                                    TypeName(left)));
   }
   return Unsupported(BinaryOp::kAdd, left, right);
+}
+
+// Python's printf-style `text % args` for the plain conversions %s, %r, %d, %i and %%; flags,
+// widths, precisions and %(name)s keys are refused.
+absl::StatusOr<Value> PercentFormat(Interpreter& interpreter, const Value& format,
+                                    const Value& args) {
+  std::vector<Value> values;
+  if (args.IsTuple()) {
+    values = args.list().items;
+  } else {
+    values.push_back(args);
+  }
+  const std::string& text = format.string();
+  std::string out;
+  size_t next = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out.push_back(text[i]);
+      continue;
+    }
+    if (i + 1 >= text.size()) return absl::InvalidArgumentError("incomplete format");
+    const char conversion = text[++i];
+    if (conversion == '%') {
+      out.push_back('%');
+      continue;
+    }
+    if (conversion != 's' && conversion != 'r' && conversion != 'd' && conversion != 'i') {
+      return absl::InvalidArgumentError(
+          "unsupported: printf-style formatting other than %s, %r, %d, %i");
+    }
+    if (next >= values.size()) {
+      return absl::InvalidArgumentError("not enough arguments for format string");
+    }
+    const Value& value = values[next++];
+    if (conversion == 's' || conversion == 'r') {
+      const size_t limit = interpreter.limits().max_output_bytes + 1;
+      std::string piece = conversion == 's' ? Str(value, limit) : Repr(value, limit);
+      // A safe format string escapes what it takes in, as markupsafe does.
+      out.append(format.IsMarkup() && !value.IsMarkup() ? HtmlEscape(piece) : piece);
+    } else if (value.IsIntegral()) {
+      absl::StrAppend(&out, value.int_value());
+    } else if (value.IsFloat() && std::isfinite(value.float_value()) &&
+               std::fabs(value.float_value()) < 9.2e18) {
+      absl::StrAppend(&out, static_cast<int64_t>(std::trunc(value.float_value())));
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("%", std::string(1, conversion),
+                                                     " format: a real number is required, not ",
+                                                     TypeName(value)));
+    }
+    JINJA_RETURN_IF_ERROR(interpreter.ChargeBytes(out.size()));
+  }
+  // Python skips this check when the argument could be a mapping (anything with
+  // __getitem__ but a tuple or str).
+  const bool mapping_like = args.IsDict() || args.IsUndefined() ||
+                            (args.IsList() && !args.IsTuple() && !args.IsIterator());
+  if (next < values.size() && !mapping_like) {
+    return absl::InvalidArgumentError("not all arguments converted during string formatting");
+  }
+  return format.IsMarkup() ? Value::Markup(std::move(out)) : Value::String(std::move(out));
 }
 
 absl::StatusOr<int64_t> SliceIndex(const Value& value) {
@@ -249,27 +307,35 @@ absl::StatusOr<Value> UnaryOperation(bool negate, const Value& operand) {
 absl::StatusOr<Value> BinaryOperation(Interpreter& interpreter, BinaryOp op, const Value& left,
                                       const Value& right) {
   if (left.IsUndefined()) return UndefinedError(left);
+  // str % x formats x without touching it, so Undefined passes.
+  if (op == BinaryOp::kMod && left.IsString()) return PercentFormat(interpreter, left, right);
   if (right.IsUndefined()) return UndefinedError(right);
   switch (op) {
     case BinaryOp::kAdd:
       return Add(interpreter, left, right);
     case BinaryOp::kMul:
-      if ((left.IsString() || (left.IsList() && !left.IsIterator())) && right.IsIntegral()) {
+      if ((left.IsString() || left.IsSequence()) && right.IsIntegral()) {
         return Repeat(interpreter, left, right.int_value());
       }
-      if (left.IsIntegral() && (right.IsString() || (right.IsList() && !right.IsIterator()))) {
+      if (left.IsIntegral() && (right.IsString() || right.IsSequence())) {
         return Repeat(interpreter, right, left.int_value());
       }
       break;
     case BinaryOp::kMod:
-      if (left.IsString()) {
-        return absl::InvalidArgumentError("unsupported: printf-style string formatting with %");
-      }
+      if (left.IsString()) return PercentFormat(interpreter, left, right);
       break;
     default:
       break;
   }
   if (left.IsNumber() && right.IsNumber()) return Arithmetic(op, left, right);
+  if (op == BinaryOp::kMul) {
+    auto is_sequence = [](const Value& v) { return v.IsString() || v.IsSequence(); };
+    if (is_sequence(left) || is_sequence(right)) {
+      const Value& other = is_sequence(left) ? right : left;
+      return absl::InvalidArgumentError(
+          absl::StrCat("can't multiply sequence by non-int of type '", TypeName(other), "'"));
+    }
+  }
   return Unsupported(op, left, right);
 }
 
@@ -279,12 +345,12 @@ absl::StatusOr<bool> Contains(const Value& container, const Value& item) {
       return false;
     case Value::Kind::kString:
       if (!item.IsString()) {
-        if (item.IsUndefined()) return UndefinedError(item);
         return absl::InvalidArgumentError(
             absl::StrCat("'in <string>' requires string as left operand, not ", TypeName(item)));
       }
       return container.string().find(item.string()) != std::string::npos;
     case Value::Kind::kList:
+      JINJA_RETURN_IF_ERROR(container.list().deferred_error);
       for (const Value& element : container.list().items) {
         if (Equals(element, item)) return true;
       }
@@ -334,13 +400,16 @@ absl::StatusOr<bool> CompareValues(CompareOp op, const Value& left, const Value&
 
 absl::StatusOr<Value> SliceValue(Interpreter& interpreter, const Value& object, const Value& start,
                                  const Value& stop, const Value& step) {
+  // jinja2 slices with Python's own [] (not its forgiving getitem), so slicing anything but a
+  // sequence raises.
   const bool is_string = object.IsString();
-  if (!is_string && !(object.IsList() && !object.IsIterator())) {
-    if (object.IsIterator()) {
-      return absl::InvalidArgumentError("'generator' object is not subscriptable");
-    }
-    return Value::Undefined(absl::StrCat(ObjectTypeRepr(object), " has no element slice"));
+  if (!is_string && !object.IsSequence()) {
+    if (object.IsUndefined()) return UndefinedError(object);
+    if (object.IsDict()) return absl::InvalidArgumentError("unhashable type: 'slice'");
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", TypeName(object), "' object is not subscriptable"));
   }
+  if (is_string) JINJA_RETURN_IF_ERROR(interpreter.Charge(object.weight()));
   int64_t step_value = 1;
   if (!step.IsNone()) {
     JINJA_ASSIGN_OR_RETURN(step_value, SliceIndex(step));
@@ -382,28 +451,28 @@ absl::StatusOr<Value> SliceValue(Interpreter& interpreter, const Value& object, 
   std::string out;
   if (ascii) {
     if (step_value == 1)
-      return Value::String(object.string().substr(static_cast<size_t>(begin), picked.size()));
+      return Value::StringLike(object,
+                               object.string().substr(static_cast<size_t>(begin), picked.size()));
     for (size_t i : picked) out.push_back(object.string()[i]);
   } else {
     for (size_t i : picked) AppendCodePoint(code_points[i], &out);
   }
-  return Value::String(std::move(out));
+  return Value::StringLike(object, std::move(out));
 }
 
 std::optional<Value> CharAt(const std::string& text, int64_t index) {
-  if (IsAscii(text)) {
-    const int64_t size = static_cast<int64_t>(text.size());
-    if (index < 0) index += size;
-    if (index < 0 || index >= size) return std::nullopt;
-    return Value::String(std::string(1, text[static_cast<size_t>(index)]));
+  if (index < 0) index += static_cast<int64_t>(CodePointCount(text));
+  if (index < 0) return std::nullopt;
+  // Walk to the character without decoding the whole string.
+  int64_t seen = 0;
+  for (size_t pos = 0; pos < text.size();) {
+    size_t end = pos + 1;
+    while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) ++end;
+    if (seen == index) return Value::String(text.substr(pos, end - pos));
+    ++seen;
+    pos = end;
   }
-  const std::u32string code_points = DecodeAll(text);
-  const int64_t size = static_cast<int64_t>(code_points.size());
-  if (index < 0) index += size;
-  if (index < 0 || index >= size) return std::nullopt;
-  std::string out;
-  AppendCodePoint(code_points[static_cast<size_t>(index)], &out);
-  return Value::String(std::move(out));
+  return std::nullopt;
 }
 
 }  // namespace trustformers::tokenizers::jinja

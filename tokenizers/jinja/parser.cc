@@ -1,14 +1,15 @@
 #include "tokenizers/jinja/parser.h"
 
+#include <algorithm>
 #include <initializer_list>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "tokenizers/jinja/builtins.h"
 #include "tokenizers/jinja/lexer.h"
 #include "tokenizers/jinja/status_macros.h"
+#include "tokenizers/jinja/tree_checks.h"
 
 namespace trustformers::tokenizers::jinja {
 namespace {
@@ -16,6 +17,8 @@ namespace {
 // Deeper nesting of expressions or statements than this is refused: the parser and the
 // interpreter recurse once per level, and a hostile template must not exhaust the stack.
 constexpr int kMaxNesting = 100;
+// The tallest expression tree accepted (long operator and filter chains).
+constexpr int kMaxHeight = 256;
 
 using Names = std::initializer_list<absl::string_view>;
 
@@ -39,122 +42,6 @@ StmtPtr MakeStmt(StmtKind kind, uint32_t offset) {
   stmt->offset = offset;
   return stmt;
 }
-
-// Whether an expression tree reads the variable `name` (how jinja2 decides whether a macro
-// takes extra arguments as varargs / kwargs, or a caller).
-bool Reads(const Expr* expr, absl::string_view name);
-bool Reads(const Body& body, absl::string_view name);
-
-bool ReadsArgs(const Args& args, absl::string_view name) {
-  for (const ExprPtr& e : args.positional) {
-    if (Reads(e.get(), name)) return true;
-  }
-  for (const auto& [key, e] : args.keyword) {
-    if (Reads(e.get(), name)) return true;
-  }
-  return Reads(args.star_args.get(), name) || Reads(args.star_kwargs.get(), name);
-}
-
-bool Reads(const Expr* expr, absl::string_view name) {
-  if (expr == nullptr) return false;
-  if (expr->kind == ExprKind::kName && expr->name == name) return true;
-  for (const ExprPtr& item : expr->items) {
-    if (Reads(item.get(), name)) return true;
-  }
-  return Reads(expr->object.get(), name) || Reads(expr->index.get(), name) ||
-         Reads(expr->other.get(), name) || ReadsArgs(expr->args, name);
-}
-
-bool Reads(const Body& body, absl::string_view name) {
-  for (const StmtPtr& stmt : body) {
-    if (Reads(stmt->expr.get(), name) || Reads(stmt->filter.get(), name) ||
-        Reads(stmt->body, name) || Reads(stmt->else_body, name)) {
-      return true;
-    }
-    for (const Branch& branch : stmt->branches) {
-      if (Reads(branch.condition.get(), name) || Reads(branch.body, name)) return true;
-    }
-    for (const ExprPtr& d : stmt->defaults) {
-      if (Reads(d.get(), name)) return true;
-    }
-    for (const auto& [target, value] : stmt->assignments) {
-      if (Reads(value.get(), name)) return true;
-    }
-  }
-  return false;
-}
-
-// jinja2 refuses an unknown filter or test when it compiles the template, except where the code
-// is conditional (inside an if statement or an inline if, but not in a loop, macro or block
-// nested there): that is an error only if it runs. This applies the same rule to the tree.
-class NameChecker {
- public:
-  explicit NameChecker(absl::string_view source) : source_(source) {}
-
-  absl::Status Check(const Body& body, bool soft) const {
-    for (const StmtPtr& stmt : body) {
-      switch (stmt->kind) {
-        case StmtKind::kIf:
-          for (const Branch& branch : stmt->branches) {
-            JINJA_RETURN_IF_ERROR(Check(branch.condition.get(), true));
-            JINJA_RETURN_IF_ERROR(Check(branch.body, true));
-          }
-          JINJA_RETURN_IF_ERROR(Check(stmt->else_body, true));
-          break;
-        case StmtKind::kFor:
-          JINJA_RETURN_IF_ERROR(Check(stmt->expr.get(), soft));
-          JINJA_RETURN_IF_ERROR(Check(stmt->filter.get(), false));
-          JINJA_RETURN_IF_ERROR(Check(stmt->body, false));
-          JINJA_RETURN_IF_ERROR(Check(stmt->else_body, false));
-          break;
-        case StmtKind::kPrint:
-        case StmtKind::kSet:
-          JINJA_RETURN_IF_ERROR(Check(stmt->expr.get(), soft));
-          break;
-        case StmtKind::kCallBlock:
-          JINJA_RETURN_IF_ERROR(Check(stmt->expr.get(), soft));
-          [[fallthrough]];
-        default:
-          JINJA_RETURN_IF_ERROR(Check(stmt->filter.get(), false));
-          JINJA_RETURN_IF_ERROR(Check(stmt->body, false));
-          for (const ExprPtr& value : stmt->defaults) {
-            JINJA_RETURN_IF_ERROR(Check(value.get(), false));
-          }
-          for (const auto& [target, value] : stmt->assignments) {
-            JINJA_RETURN_IF_ERROR(Check(value.get(), soft));
-          }
-          break;
-      }
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  absl::Status Check(const Expr* expr, bool soft) const {
-    if (expr == nullptr) return absl::OkStatus();
-    if (expr->kind == ExprKind::kCondExpr) soft = true;
-    if (!soft && expr->kind == ExprKind::kFilter &&
-        FilterAvailability(expr->name) == Availability::kUnknown) {
-      return ErrorAt(source_, expr->offset, absl::StrCat("No filter named '", expr->name, "'."));
-    }
-    if (!soft && expr->kind == ExprKind::kTest &&
-        TestAvailability(expr->name) == Availability::kUnknown) {
-      return ErrorAt(source_, expr->offset, absl::StrCat("No test named '", expr->name, "'."));
-    }
-    for (const ExprPtr& item : expr->items) JINJA_RETURN_IF_ERROR(Check(item.get(), soft));
-    JINJA_RETURN_IF_ERROR(Check(expr->object.get(), soft));
-    JINJA_RETURN_IF_ERROR(Check(expr->index.get(), soft));
-    JINJA_RETURN_IF_ERROR(Check(expr->other.get(), soft));
-    for (const ExprPtr& arg : expr->args.positional) JINJA_RETURN_IF_ERROR(Check(arg.get(), soft));
-    for (const auto& [key, arg] : expr->args.keyword) {
-      JINJA_RETURN_IF_ERROR(Check(arg.get(), soft));
-    }
-    JINJA_RETURN_IF_ERROR(Check(expr->args.star_args.get(), soft));
-    return Check(expr->args.star_kwargs.get(), soft);
-  }
-
-  absl::string_view source_;
-};
 
 class Parser {
  public:
@@ -461,9 +348,9 @@ class Parser {
     JINJA_ASSIGN_OR_RETURN(stmt->name, ExpectAnyName());
     JINJA_RETURN_IF_ERROR(ParseSignature(stmt.get()));
     JINJA_ASSIGN_OR_RETURN(stmt->body, ParseFunctionBody("macro", offset, "endmacro"));
-    stmt->uses_caller = Reads(stmt->body, "caller");
-    stmt->uses_varargs = Reads(stmt->body, "varargs");
-    stmt->uses_kwargs = Reads(stmt->body, "kwargs");
+    stmt->uses_caller = ReadsName(stmt->body, "caller");
+    stmt->uses_varargs = ReadsName(stmt->body, "varargs");
+    stmt->uses_kwargs = ReadsName(stmt->body, "kwargs");
     out->push_back(std::move(stmt));
     return absl::OkStatus();
   }
@@ -477,8 +364,8 @@ class Parser {
     JINJA_ASSIGN_OR_RETURN(stmt->expr, ParseExpression(true));
     if (stmt->expr->kind != ExprKind::kCall) return Error(offset, "expected call");
     JINJA_ASSIGN_OR_RETURN(stmt->body, ParseFunctionBody("call", offset, "endcall"));
-    stmt->uses_varargs = Reads(stmt->body, "varargs");
-    stmt->uses_kwargs = Reads(stmt->body, "kwargs");
+    stmt->uses_varargs = ReadsName(stmt->body, "varargs");
+    stmt->uses_kwargs = ReadsName(stmt->body, "kwargs");
     out->push_back(std::move(stmt));
     return absl::OkStatus();
   }
@@ -579,6 +466,27 @@ class Parser {
     return tuple;
   }
 
+  // Records `expr`'s height once its children are attached. Chains such as a + b + c + ... or
+  // x|f|g|... nest without recursion in the parser, so their height is bounded here: the
+  // interpreter, the checks above and the destructor all recurse once per level.
+  absl::Status Seal(Expr* expr) const {
+    int height = 0;
+    auto see = [&height](const ExprPtr& child) {
+      if (child != nullptr) height = std::max(height, child->height);
+    };
+    for (const ExprPtr& item : expr->items) see(item);
+    see(expr->object);
+    see(expr->index);
+    see(expr->other);
+    for (const ExprPtr& arg : expr->args.positional) see(arg);
+    for (const auto& [key, arg] : expr->args.keyword) see(arg);
+    see(expr->args.star_args);
+    see(expr->args.star_kwargs);
+    expr->height = height + 1;
+    if (expr->height > kMaxHeight) return Error(expr->offset, "expression nested too deeply");
+    return absl::OkStatus();
+  }
+
   // ---------------------------------------------------------------------------------------
   // Expressions, by increasing precedence: a if b else c; or; and; not; comparisons and in;
   // + -; ~; * / // %; **; unary - +; then primaries with .attr, [item], (call), |filter and
@@ -598,8 +506,11 @@ class Parser {
       JINJA_ASSIGN_OR_RETURN(cond->object, ParseOr());
       cond->index = std::move(expr);
       if (SkipName("else")) {
+        NestingGuard guard(&depth_);
+        if (guard.exceeded()) return Error(Current(), "expression nested too deeply");
         JINJA_ASSIGN_OR_RETURN(cond->other, ParseCondExpr());
       }
+      JINJA_RETURN_IF_ERROR(Seal(cond.get()));
       expr = std::move(cond);
     }
     return expr;
@@ -612,6 +523,7 @@ class Parser {
       Next();
       node->object = std::move(left);
       JINJA_ASSIGN_OR_RETURN(node->index, ParseAnd());
+      JINJA_RETURN_IF_ERROR(Seal(node.get()));
       left = std::move(node);
     }
     return left;
@@ -624,6 +536,7 @@ class Parser {
       Next();
       node->object = std::move(left);
       JINJA_ASSIGN_OR_RETURN(node->index, ParseNot());
+      JINJA_RETURN_IF_ERROR(Seal(node.get()));
       left = std::move(node);
     }
     return left;
@@ -636,6 +549,7 @@ class Parser {
       ExprPtr node = MakeExpr(ExprKind::kNot, Current().offset);
       Next();
       JINJA_ASSIGN_OR_RETURN(node->object, ParseNot());
+      JINJA_RETURN_IF_ERROR(Seal(node.get()));
       return node;
     }
     return ParseCompare();
@@ -677,7 +591,9 @@ class Parser {
       JINJA_ASSIGN_OR_RETURN(ExprPtr operand, ParseMath1());
       node->items.push_back(std::move(operand));
     }
-    return node != nullptr ? std::move(node) : std::move(first);
+    if (node == nullptr) return first;
+    JINJA_RETURN_IF_ERROR(Seal(node.get()));
+    return node;
   }
 
   absl::StatusOr<ExprPtr> ParseMath1() {
@@ -688,6 +604,7 @@ class Parser {
       Next();
       node->object = std::move(left);
       JINJA_ASSIGN_OR_RETURN(node->index, ParseConcat());
+      JINJA_RETURN_IF_ERROR(Seal(node.get()));
       left = std::move(node);
     }
     return left;
@@ -703,6 +620,7 @@ class Parser {
       JINJA_ASSIGN_OR_RETURN(ExprPtr next, ParseMath2());
       node->items.push_back(std::move(next));
     }
+    JINJA_RETURN_IF_ERROR(Seal(node.get()));
     return node;
   }
 
@@ -727,6 +645,7 @@ class Parser {
       Next();
       node->object = std::move(left);
       JINJA_ASSIGN_OR_RETURN(node->index, ParsePow());
+      JINJA_RETURN_IF_ERROR(Seal(node.get()));
       left = std::move(node);
     }
     return left;
@@ -740,6 +659,7 @@ class Parser {
       Next();
       node->object = std::move(left);
       JINJA_ASSIGN_OR_RETURN(node->index, ParseUnary(true));
+      JINJA_RETURN_IF_ERROR(Seal(node.get()));
       left = std::move(node);
     }
     return left;
@@ -753,6 +673,7 @@ class Parser {
       node = MakeExpr(Current().text == "-" ? ExprKind::kNeg : ExprKind::kPos, Current().offset);
       Next();
       JINJA_ASSIGN_OR_RETURN(node->object, ParseUnary(false));
+      JINJA_RETURN_IF_ERROR(Seal(node.get()));
     } else {
       JINJA_ASSIGN_OR_RETURN(node, ParsePrimary());
     }
@@ -838,6 +759,7 @@ class Parser {
         return Error(Current(), absl::StrCat("expected an expression, got ", Describe(Current())));
       }
     }
+    JINJA_RETURN_IF_ERROR(Seal(tuple.get()));
     return tuple;
   }
 
@@ -851,6 +773,7 @@ class Parser {
       node->items.push_back(std::move(item));
     }
     JINJA_RETURN_IF_ERROR(ExpectOp("]"));
+    JINJA_RETURN_IF_ERROR(Seal(node.get()));
     return node;
   }
 
@@ -867,6 +790,7 @@ class Parser {
       node->items.push_back(std::move(value));
     }
     JINJA_RETURN_IF_ERROR(ExpectOp("}"));
+    JINJA_RETURN_IF_ERROR(Seal(node.get()));
     return node;
   }
 
@@ -906,6 +830,7 @@ class Parser {
         get->object = std::move(node);
         get->name = attr.text;
         Next();
+        JINJA_RETURN_IF_ERROR(Seal(get.get()));
         return get;
       }
       if (attr.kind != TokenKind::kInteger) return Error(attr, "expected name or number");
@@ -914,6 +839,7 @@ class Parser {
       get->index = MakeExpr(ExprKind::kConst, attr.offset);
       get->index->constant = Value::Int(attr.integer);
       Next();
+      JINJA_RETURN_IF_ERROR(Seal(get.get()));
       return get;
     }
     ExprPtr get = MakeExpr(ExprKind::kGetItem, token.offset);
@@ -930,7 +856,9 @@ class Parser {
     } else {
       get->index = MakeExpr(ExprKind::kTuple, token.offset);
       get->index->items = std::move(keys);
+      JINJA_RETURN_IF_ERROR(Seal(get->index.get()));
     }
+    JINJA_RETURN_IF_ERROR(Seal(get.get()));
     return get;
   }
 
@@ -957,6 +885,7 @@ class Parser {
     } else {
       slice->items.push_back(nullptr);
     }
+    JINJA_RETURN_IF_ERROR(Seal(slice.get()));
     return slice;
   }
 
@@ -1003,6 +932,7 @@ class Parser {
     ExprPtr call = MakeExpr(ExprKind::kCall, Current().offset);
     call->object = std::move(callee);
     JINJA_ASSIGN_OR_RETURN(call->args, ParseArgs());
+    JINJA_RETURN_IF_ERROR(Seal(call.get()));
     return call;
   }
 
@@ -1028,6 +958,7 @@ class Parser {
       if (IsOp(Current(), "(")) {
         JINJA_ASSIGN_OR_RETURN(filter->args, ParseArgs());
       }
+      JINJA_RETURN_IF_ERROR(Seal(filter.get()));
       node = std::move(filter);
     }
     return node;
@@ -1052,6 +983,7 @@ class Parser {
       JINJA_ASSIGN_OR_RETURN(arg, ParsePostfix(std::move(arg)));
       test->args.positional.push_back(std::move(arg));
     }
+    JINJA_RETURN_IF_ERROR(Seal(test.get()));
     return test;
   }
 
@@ -1070,7 +1002,7 @@ absl::StatusOr<std::unique_ptr<Template>> ParseTemplate(absl::string_view source
   JINJA_ASSIGN_OR_RETURN(std::vector<Token> tokens, Tokenize(result->source));
   Parser parser(result->source, std::move(tokens));
   JINJA_ASSIGN_OR_RETURN(result->body, parser.ParseAll());
-  JINJA_RETURN_IF_ERROR(NameChecker(result->source).Check(result->body, false));
+  JINJA_RETURN_IF_ERROR(CheckNames(result->body, result->source));
   return result;
 }
 

@@ -98,8 +98,7 @@ absl::StatusOr<bool> CallTest(Interpreter& interpreter, absl::string_view name, 
   }
   if (name == "sequence") {
     // Anything with len() and __getitem__: dicts too, and Undefined; not generators.
-    return value.IsUndefined() || value.IsString() || value.IsDict() ||
-           (value.IsList() && !value.IsIterator());
+    return value.IsUndefined() || value.IsString() || value.IsDict() || value.IsSequence();
   }
   if (name == "lower" || name == "upper") {
     if (value.IsIterator()) return false;

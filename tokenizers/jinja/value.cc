@@ -22,7 +22,7 @@ int Sign(double difference) { return difference < 0 ? -1 : (difference > 0 ? 1 :
 std::optional<std::string> HashKey(const Value& key) {
   switch (key.kind()) {
     case Value::Kind::kString:
-      return absl::StrCat("s", key.string());
+      return absl::StrCat("s", key.string().size(), ":", key.string());
     case Value::Kind::kBool:
     case Value::Kind::kInt:
       return absl::StrCat("n", key.int_value());
@@ -55,30 +55,41 @@ std::optional<std::string> HashKey(const Value& key) {
 }  // namespace
 
 const Value* DictData::Find(absl::string_view key) const {
-  const auto it = index.find(absl::StrCat("s", key));
+  const auto it = index.find(key);
   return it == index.end() ? nullptr : &items[it->second].second;
 }
 
 const Value* DictData::Find(const Value& key) const {
+  if (key.IsString()) return Find(key.string());
   std::optional<std::string> hash = HashKey(key);
   if (!hash.has_value()) return nullptr;
-  const auto it = index.find(*hash);
-  return it == index.end() ? nullptr : &items[it->second].second;
+  const auto it = other_index.find(*hash);
+  return it == other_index.end() ? nullptr : &items[it->second].second;
 }
 
 void DictData::Set(std::string key, Value value) {
-  Set(Value::String(std::move(key)), std::move(value));
-}
-
-void DictData::Set(Value key, Value value) {
-  std::optional<std::string> hash = HashKey(key);
-  if (!hash.has_value()) return;
-  const auto it = index.find(*hash);
+  const auto it = index.find(key);
   if (it != index.end()) {
     items[it->second].second = std::move(value);
     return;
   }
-  index.emplace(*std::move(hash), items.size());
+  index.emplace(key, items.size());
+  items.emplace_back(Value::String(std::move(key)), std::move(value));
+}
+
+void DictData::Set(Value key, Value value) {
+  if (key.IsString()) {
+    Set(key.string(), std::move(value));
+    return;
+  }
+  std::optional<std::string> hash = HashKey(key);
+  if (!hash.has_value()) return;
+  const auto it = other_index.find(*hash);
+  if (it != other_index.end()) {
+    items[it->second].second = std::move(value);
+    return;
+  }
+  other_index.emplace(*std::move(hash), items.size());
   items.emplace_back(std::move(key), std::move(value));
 }
 
@@ -135,18 +146,35 @@ Value Value::Markup(std::string text) {
   return value;
 }
 
+Value Value::StringLike(const Value& like, std::string text) {
+  return like.IsMarkup() ? Markup(std::move(text)) : String(std::move(text));
+}
+
 Value Value::List(std::vector<Value> items, SeqKind kind) {
   auto data = std::make_shared<ListData>();
   data->kind = kind;
   int depth = 0;
+  int64_t weight = 1;
   bool holds_namespace = false;
   for (const Value& item : items) {
     depth = std::max(depth, item.depth());
+    weight += item.weight();
     holds_namespace = holds_namespace || item.holds_namespace();
   }
   data->items = std::move(items);
   data->depth = depth + 1;
+  data->weight = weight;
   data->holds_namespace = holds_namespace;
+  Value value;
+  value.kind_ = Kind::kList;
+  value.payload_ = ListPtr(std::move(data));
+  return value;
+}
+
+Value Value::FailedIterator(absl::Status error) {
+  auto data = std::make_shared<ListData>();
+  data->kind = SeqKind::kIterator;
+  data->deferred_error = std::move(error);
   Value value;
   value.kind_ = Kind::kList;
   value.payload_ = ListPtr(std::move(data));
@@ -155,12 +183,15 @@ Value Value::List(std::vector<Value> items, SeqKind kind) {
 
 Value Value::Dict(DictData data) {
   int depth = 0;
+  int64_t weight = 1;
   bool holds_namespace = false;
   for (const auto& [key, item] : data.items) {
     depth = std::max({depth, key.depth(), item.depth()});
+    weight += key.weight() + item.weight();
     holds_namespace = holds_namespace || item.holds_namespace();
   }
   data.depth = depth + 1;
+  data.weight = weight;
   data.holds_namespace = holds_namespace;
   Value value;
   value.kind_ = Kind::kDict;
@@ -190,6 +221,14 @@ const std::string& Value::undefined_message() const {
   return EmptyString();
 }
 
+int64_t Value::weight() const {
+  if (IsString()) return 1 + static_cast<int64_t>(string().size() / 32);
+  if (IsList()) return list().weight;
+  if (IsDict()) return dict().weight;
+  if (IsObject()) return object()->Weight();
+  return 1;
+}
+
 int Value::depth() const {
   if (IsList()) return list().depth;
   if (IsDict()) return dict().depth;
@@ -199,7 +238,7 @@ int Value::depth() const {
 bool Value::holds_namespace() const {
   if (IsList()) return list().holds_namespace;
   if (IsDict()) return dict().holds_namespace;
-  return IsObject() && object()->IsNamespace();
+  return IsObject() && object()->HoldsNamespace();
 }
 
 bool Value::SameAs(const Value& other) const {
@@ -271,6 +310,12 @@ std::string TypeName(const Value& value) {
           return "tuple";
         case SeqKind::kIterator:
           return "generator";
+        case SeqKind::kItemsView:
+          return "dict_items";
+        case SeqKind::kKeysView:
+          return "dict_keys";
+        case SeqKind::kValuesView:
+          return "dict_values";
       }
       return "list";
     case Value::Kind::kDict:
@@ -286,62 +331,92 @@ std::string ObjectTypeRepr(const Value& value) {
   return absl::StrCat(TypeName(value), " object");
 }
 
-std::string Str(const Value& value) {
+namespace {
+
+// Appends repr(value), giving up once `out` is longer than `limit`.
+void AppendRepr(const Value& value, size_t limit, std::string* out) {
+  if (out->size() > limit) return;
+  switch (value.kind()) {
+    case Value::Kind::kUndefined:
+      out->append("Undefined");
+      return;
+    case Value::Kind::kNone:
+      out->append("None");
+      return;
+    case Value::Kind::kBool:
+      out->append(value.bool_value() ? "True" : "False");
+      return;
+    case Value::Kind::kInt:
+      absl::StrAppend(out, value.int_value());
+      return;
+    case Value::Kind::kFloat:
+      out->append(FloatRepr(value.float_value()));
+      return;
+    case Value::Kind::kString:
+      if (value.IsMarkup()) {
+        absl::StrAppend(out, "Markup(", StrRepr(value.string()), ")");
+      } else {
+        out->append(StrRepr(value.string()));
+      }
+      return;
+    case Value::Kind::kList: {
+      const ListData& list = value.list();
+      if (list.kind == SeqKind::kIterator) {
+        out->append("<generator object>");
+        return;
+      }
+      const bool view = !value.IsSequence();
+      if (view) absl::StrAppend(out, TypeName(value), "(");
+      out->append(list.kind == SeqKind::kTuple ? "(" : "[");
+      for (size_t i = 0; i < list.items.size() && out->size() <= limit; ++i) {
+        if (i > 0) out->append(", ");
+        AppendRepr(list.items[i], limit, out);
+      }
+      if (list.kind == SeqKind::kTuple) {
+        out->append(list.items.size() == 1 ? ",)" : ")");
+      } else {
+        out->append("]");
+      }
+      if (view) out->append(")");
+      return;
+    }
+    case Value::Kind::kDict: {
+      out->append("{");
+      bool first = true;
+      for (const auto& [key, item] : value.dict().items) {
+        if (out->size() > limit) break;
+        if (!first) out->append(", ");
+        first = false;
+        AppendRepr(key, limit, out);
+        out->append(": ");
+        AppendRepr(item, limit, out);
+      }
+      out->append("}");
+      return;
+    }
+    case Value::Kind::kObject:
+      out->append(value.object()->Repr());
+      return;
+  }
+}
+
+}  // namespace
+
+std::string Str(const Value& value, size_t limit) {
   switch (value.kind()) {
     case Value::Kind::kUndefined:
       return "";
     case Value::Kind::kString:
       return value.string();
     default:
-      return Repr(value);
+      return Repr(value, limit);
   }
 }
 
-std::string Repr(const Value& value) {
-  switch (value.kind()) {
-    case Value::Kind::kUndefined:
-      return "Undefined";
-    case Value::Kind::kNone:
-      return "None";
-    case Value::Kind::kBool:
-      return value.bool_value() ? "True" : "False";
-    case Value::Kind::kInt:
-      return absl::StrCat(value.int_value());
-    case Value::Kind::kFloat:
-      return FloatRepr(value.float_value());
-    case Value::Kind::kString:
-      if (value.IsMarkup()) return absl::StrCat("Markup(", StrRepr(value.string()), ")");
-      return StrRepr(value.string());
-    case Value::Kind::kList: {
-      const ListData& list = value.list();
-      if (list.kind == SeqKind::kIterator) return "<generator object>";
-      std::string out = list.kind == SeqKind::kTuple ? "(" : "[";
-      for (size_t i = 0; i < list.items.size(); ++i) {
-        if (i > 0) out.append(", ");
-        out.append(Repr(list.items[i]));
-      }
-      if (list.kind == SeqKind::kTuple) {
-        out.append(list.items.size() == 1 ? ",)" : ")");
-      } else {
-        out.append("]");
-      }
-      return out;
-    }
-    case Value::Kind::kDict: {
-      std::string out = "{";
-      bool first = true;
-      for (const auto& [key, item] : value.dict().items) {
-        if (!first) out.append(", ");
-        first = false;
-        absl::StrAppend(&out, Repr(key), ": ", Repr(item));
-      }
-      out.append("}");
-      return out;
-    }
-    case Value::Kind::kObject:
-      return value.object()->Repr();
-  }
-  return "";
+std::string Repr(const Value& value, size_t limit) {
+  std::string out;
+  AppendRepr(value, limit, &out);
+  return out;
 }
 
 bool Equals(const Value& a, const Value& b) {
@@ -395,8 +470,7 @@ absl::StatusOr<int> Compare(const Value& a, const Value& b, absl::string_view op
     const int c = a.string().compare(b.string());
     return c < 0 ? -1 : (c > 0 ? 1 : 0);
   }
-  if (a.IsList() && b.IsList() && a.list().kind == b.list().kind &&
-      a.list().kind != SeqKind::kIterator) {
+  if (a.IsSequence() && b.IsSequence() && a.list().kind == b.list().kind) {
     const std::vector<Value>& x = a.list().items;
     const std::vector<Value>& y = b.list().items;
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
@@ -425,6 +499,9 @@ absl::StatusOr<int64_t> Length(const Value& value) {
       return static_cast<int64_t>(value.list().items.size());
     case Value::Kind::kDict:
       return static_cast<int64_t>(value.dict().items.size());
+    case Value::Kind::kObject:
+      if (std::optional<int64_t> length = value.object()->Length()) return *length;
+      break;
     default:
       break;
   }

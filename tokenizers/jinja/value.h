@@ -9,13 +9,16 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -23,14 +26,19 @@ namespace trustformers::tokenizers::jinja {
 
 class Value;
 
-// How a sequence prints and compares: a list, a tuple, or a one-pass iterator (what jinja2's
-// select, map, items... return: always true, no len(), no printing).
-enum class SeqKind : uint8_t { kList, kTuple, kIterator };
+// How a sequence prints and compares: a list, a tuple, a one-pass iterator (what jinja2's
+// select, map, items... return: always true, no len(), no printing), or a view of a dict
+// (dict.items(), keys(), values(): a length, no indexing).
+enum class SeqKind : uint8_t { kList, kTuple, kIterator, kItemsView, kKeysView, kValuesView };
 
 struct ListData {
   std::vector<Value> items;
   SeqKind kind = SeqKind::kList;
+  // An iterator whose items failed to compute: jinja2's generators raise only when consumed,
+  // so the error waits for that (printing or testing the iterator does not raise it).
+  absl::Status deferred_error;
   int depth = 1;
+  int64_t weight = 1;
   bool holds_namespace = false;
 };
 
@@ -38,8 +46,11 @@ struct ListData {
 // can hash (str, numbers, None, tuples of those), equal as in Python: 1, 1.0 and True are one key.
 struct DictData {
   std::vector<std::pair<Value, Value>> items;
+  // Positions of str keys, and of the other keys by a canonical spelling.
   absl::flat_hash_map<std::string, size_t> index;
+  absl::flat_hash_map<std::string, size_t> other_index;
   int depth = 1;
+  int64_t weight = 1;
   bool holds_namespace = false;
 
   // The value under a str key.
@@ -63,6 +74,12 @@ class Object {
   virtual Value GetAttr(absl::string_view name, bool* found) const;
   virtual bool IsCallable() const { return false; }
   virtual bool IsNamespace() const { return false; }
+  // Whether a namespace is reachable from this object (see Value::holds_namespace).
+  virtual bool HoldsNamespace() const { return IsNamespace(); }
+  // See Value::weight().
+  virtual int64_t Weight() const { return 1; }
+  // len(), for objects that have one.
+  virtual std::optional<int64_t> Length() const { return std::nullopt; }
 };
 
 class Value {
@@ -93,7 +110,11 @@ class Value {
   // A string marked safe (markupsafe.Markup): concatenating a plain string to it escapes that
   // string as HTML, which some templates rely on through the `safe` filter.
   static Value Markup(std::string text);
+  // A string of the same kind as `like`: safe strings stay safe through str methods.
+  static Value StringLike(const Value& like, std::string text);
   static Value List(std::vector<Value> items, SeqKind kind = SeqKind::kList);
+  // An iterator that raises `error` when consumed.
+  static Value FailedIterator(absl::Status error);
   static Value Dict(DictData data);
   static Value FromObject(std::shared_ptr<Object> object);
 
@@ -112,6 +133,10 @@ class Value {
   bool IsDict() const { return kind_ == Kind::kDict; }
   bool IsObject() const { return kind_ == Kind::kObject; }
   bool IsIterator() const { return IsList() && list().kind == SeqKind::kIterator; }
+  // A list or a tuple: indexable, sliceable, concatenable.
+  bool IsSequence() const {
+    return IsList() && (list().kind == SeqKind::kList || list().kind == SeqKind::kTuple);
+  }
   bool IsTuple() const { return IsList() && list().kind == SeqKind::kTuple; }
   bool IsMarkup() const { return IsString() && markup_; }
 
@@ -129,7 +154,13 @@ class Value {
 
   // Nesting depth: 0 for scalars, 1 + the deepest element for containers.
   int depth() const;
-  // Whether a namespace object is reachable from this value.
+  // What visiting the whole value costs, in work units: 1 per scalar, container and element, and
+  // 1 per 32 bytes of text. Operations that walk a value (==, in, printing, tojson, string
+  // methods) are charged this much.
+  int64_t weight() const;
+  // Whether a namespace object is reachable from this value. Namespaces are the only mutable
+  // values, so refusing to store such a value in a namespace keeps every value acyclic (and
+  // reference counting sufficient).
   bool holds_namespace() const;
   // Same pointer (Python's `is` for containers and objects; equality for scalars).
   bool SameAs(const Value& other) const;
@@ -156,9 +187,11 @@ std::string TypeName(const Value& value);
 // How jinja2 names an object in UndefinedError messages: "dict object", "None", ...
 std::string ObjectTypeRepr(const Value& value);
 // str(value): what `{{ value }}`, `~` and the string filter produce (Undefined prints "").
-std::string Str(const Value& value);
+// Containers stop printing once the text passes `limit` bytes, so a caller that refuses results
+// over its limit never builds much more than that.
+std::string Str(const Value& value, size_t limit = std::numeric_limits<size_t>::max());
 // repr(value), used for the elements of printed containers.
-std::string Repr(const Value& value);
+std::string Repr(const Value& value, size_t limit = std::numeric_limits<size_t>::max());
 // Python ==.
 bool Equals(const Value& a, const Value& b);
 // Python ordering for <, >, sort, min, max: -1, 0 or 1, or a TypeError-like INVALID_ARGUMENT

@@ -26,12 +26,13 @@ fetch-models`:
   ~/.cache/trustformers/ref-venv/bin/python tests/golden/chat_templates/make_fixtures.py
 
 The llama-cpp-python sdist is read from ~/.cache/trustformers/sdists/ and downloaded there with
-`pip download` when absent. The output depends only on the pinned versions and the inputs, so
-rerunning it gives identical files.
+`pip download` when absent; its sha256 is checked. The output depends only on the pinned versions
+and the inputs, so rerunning it gives identical files.
 """
 
 import datetime
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -54,7 +55,7 @@ CACHE = Path(os.environ.get("TRUSTFORMERS_CACHE", Path.home() / ".cache" / "trus
 MODEL_HOME = Path(os.environ.get("TRUSTFORMERS_HOME", CACHE / "models"))
 SMOLLM2_GGUF = MODEL_HOME / "smollm2-135m-instruct" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 SDIST_DIR = CACHE / "sdists"
-SDIST = SDIST_DIR / f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}.tar.gz"
+SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
 TEMPLATE_DIR = f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}/vendor/llama.cpp/models/templates/"
 
 # Special tokens per template (transformers passes the tokenizer's special tokens as variables).
@@ -176,22 +177,36 @@ def smollm2_template():
     return bytes(field.parts[field.data[0]]).decode("utf-8")
 
 
+def find_sdist():
+    # pip may spell the file with '-' or '_'.
+    for path in sorted(SDIST_DIR.glob(f"llama[-_]cpp[-_]python-{LLAMA_CPP_PYTHON_VERSION}.tar.gz")):
+        return path
+    return None
+
+
 def ensure_sdist():
-    if SDIST.exists():
-        return
-    SDIST_DIR.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-         "--disable-pip-version-check", "-d", str(SDIST_DIR),
-         f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}"],
-        check=True,
-    )
+    sdist = find_sdist()
+    if sdist is None:
+        SDIST_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+             "--disable-pip-version-check", "-d", str(SDIST_DIR),
+             f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}"],
+            check=True,
+        )
+        sdist = find_sdist()
+        if sdist is None:
+            sys.exit(f"make_fixtures: pip download left no llama-cpp-python sdist in {SDIST_DIR}")
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    if digest != SDIST_SHA256:
+        sys.exit(f"make_fixtures: {sdist} has sha256 {digest}, expected {SDIST_SHA256}")
+    return sdist
 
 
 def llama_cpp_templates():
-    ensure_sdist()
+    sdist = ensure_sdist()
     templates = {}
-    with tarfile.open(SDIST, "r:gz") as tar:
+    with tarfile.open(sdist, "r:gz") as tar:
         for member in tar.getmembers():
             if member.name.startswith(TEMPLATE_DIR) and member.name.endswith(".jinja"):
                 name = member.name[len(TEMPLATE_DIR):-len(".jinja")]
@@ -721,6 +736,33 @@ SNIPPETS = [
      {"messages": [{"role": "system", "content": "s"},
                    {"role": "assistant", "content": "<think>x</think>\n\nfinal"},
                    {"role": "user", "content": "u"}]}),
+    ("percent_format", "{{ '%s and %r' % ('a', 'b') }}|{{ '%d%%' % 42.9 }}|{{ 'x=%s' % [1] }}|"
+                       "{{ 'none' % [] }}|{{ '%s' % missing }}|{{ '%i' % true }}",
+     {}),
+    ("percent_format_error", "{{ 'no fields' % 5 }}", {}),
+    ("dict_views", "{{ d.items() }}|{{ d.keys() }}|{{ d.values() }}|{{ d.keys() | list }}|"
+                   "{{ d.items() | length }}|{{ 'a' in d.keys() }}|{{ d.keys()[0] }}|{{ d.values() | first }}|"
+                   "{{ d.items() | last }}|{{ d.keys() is sequence }}",
+     {"d": {"a": 1, "b": [2]}}),
+    ("dict_view_slice_error", "{{ d.keys()[1:] }}", {"d": {"a": 1}}),
+    ("markup_methods", "{{ ('<a> ' | safe).strip() ~ '|' }}{{ ('A' | safe).lower() is escaped }}|"
+                       "{{ ('x<y' | safe).replace('<', '>') }}|{{ ('a-b' | safe).split('-') }}|"
+                       "{{ ('&' | safe).join(['<', 'x' | safe]) }}|{{ ('AB' | safe)[0] is escaped }}|"
+                       "{{ (' x ' | safe) | trim is escaped }}|{{ ('x' | safe) | title is escaped }}|"
+                       "{{ ('%s!' | safe) % '<b>' }}|{{ ('ab' | safe) * 2 }}|{{ [('q' | safe) | upper] }}",
+     {}),
+    ("lazy_generators", "{{ 'yes' if (5 | select('odd')) else 'no' }}|{{ 'yes' if (x | map('upper')) }}|"
+                        "{{ (none | items) is iterable }}|{% set g = 3 | select %}{{ g is defined }}",
+     {}),
+    ("lazy_generator_consumed_error", "{{ 5 | select('odd') | list }}", {}),
+    ("slice_errors_runtime", "{{ n[1:] }}", {"n": 5}),
+    ("slice_dict_error", "{{ d[1:] }}", {"d": {"a": 1}}),
+    ("str_index_error", "{{ 'abc'.index('b') }}{{ 'abc'.index('z') }}", {}),
+    ("indent_non_string_error", "{{ t | indent }}", {"t": [1]}),
+    ("abs_undefined_error", "{{ missing | abs }}", {}),
+    ("concat_evaluates_first", "{{ (5 | select('odd')) ~ missing.attr }}", {}),
+    ("last_not_reversible_error", "{{ 5 | last }}", {}),
+    ("loop_length_filter", "{% for x in 'ab' %}{{ loop | length }}{% endfor %}", {}),
     # Errors a template may meet.
     ("call_undefined", "{{ nothing() }}", {}),
     ("iterate_none", "{% for x in none %}{% endfor %}", {}),
