@@ -10,7 +10,7 @@ set -euo pipefail
 BUILD_PACKAGES=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git ca-certificates clang-format
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev libomp-14-dev
   python3 python3-venv python3-pip
   # RPC, config, logging, command line
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev

@@ -18,7 +18,7 @@ sources=(models/loader/gguf.cc models/loader/mapped_file.cc models/loader/gguf_t
 tokenizer_sources=$(cd "$src" && ls tokenizers/*.cc tokenizers/jinja/*.cc)
 # The AVX2 kernel files are compiled in (the kernels are chosen at run time as in the server).
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -fopenmp=libgomp -mavx2 -mfma -mf16c -I"$src")
+       -fopenmp -mavx2 -mfma -mf16c -I"$src")
 compiler="clang++"
 command -v ccache >/dev/null && compiler="ccache clang++"
 # One object per source so ccache can reuse them; two at a time.
@@ -38,7 +38,7 @@ clang++ "${flags[@]}" "${objects[@]}" $(pkg-config --libs libutf8proc libpcre2-8
   -labsl_graphcycles_internal -labsl_stacktrace -labsl_symbolize -labsl_malloc_internal \
   -labsl_debugging_internal -labsl_demangle_internal -labsl_time -labsl_time_zone \
   -labsl_base -labsl_spinlock_wait -labsl_throw_delegate -labsl_strings_internal \
-  -labsl_hash -labsl_city -labsl_low_level_hash -labsl_raw_hash_set -lgomp \
+  -labsl_hash -labsl_city -labsl_low_level_hash -labsl_raw_hash_set \
   -o "$work/gguf_fuzzer"
 ASAN_OPTIONS=detect_leaks=1 "$work/gguf_fuzzer" -max_total_time="$seconds" -max_len=65536 \
   -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$work/corpus" "$work/seeds"
