@@ -62,13 +62,7 @@ int main(int argc, char** argv) {
   auto model = trustformers::models::LlamaModel::FromGguf(*std::move(file));
   if (!model.ok()) return std::fprintf(stderr, "%s\n", model.status().ToString().c_str()), 1;
   const auto& m = **model;
-  int64_t weight_bytes = 0;
-  for (const auto& t : m.file().tensors()) weight_bytes += static_cast<int64_t>(t.bytes.size());
-  // Every decoded token reads each weight once, except the embedding table (one row).
-  const auto* embd = m.file().FindTensor("token_embd.weight");
-  const bool tied = m.file().FindTensor("output.weight") == nullptr;
-  const int64_t bytes_per_token =
-      weight_bytes - (tied ? 0 : static_cast<int64_t>(embd->bytes.size()));
+  const int64_t bytes_per_token = m.decode_bytes_per_token();
 
   std::vector<int32_t> prompt(static_cast<size_t>(prompt_tokens));
   for (int i = 0; i < prompt_tokens; ++i) prompt[i] = 100 + (i * 7919) % 30000;

@@ -84,13 +84,16 @@ absl::StatusOr<std::unique_ptr<DecoderEngine>> DecoderEngine::LoadHfFolder(
   engine->options_ = options;
   TF_ASSIGN_OR_RETURN(nlohmann::json config, models::ReadJsonFile(folder + "/config.json"));
   const std::string type = config.is_object() ? config.value("model_type", std::string()) : "";
-  if (type != "gpt2") {
-    return absl::UnimplementedError(absl::StrCat(folder, ": Hugging Face decoder model_type '",
-                                                 type, "' is not supported (gpt2 is)"));
+  if (type == "gpt2") {
+    TF_ASSIGN_OR_RETURN(engine->model_, models::Gpt2Model::Load(folder));
+  } else if (type == "llama" || type == "mistral" || type == "qwen2") {
+    TF_ASSIGN_OR_RETURN(engine->model_, models::LlamaModel::FromHfFolder(folder));
+  } else {
+    return absl::UnimplementedError(
+        absl::StrCat(folder, ": Hugging Face decoder model_type '", type,
+                     "' is not supported (gpt2, llama, mistral and qwen2 are)"));
   }
-  TF_ASSIGN_OR_RETURN(engine->model_, models::Gpt2Model::Load(folder));
-  TF_ASSIGN_OR_RETURN(engine->tokenizer_,
-                      tokenizers::BpeTokenizer::FromFile(folder + "/tokenizer.json"));
+  TF_ASSIGN_OR_RETURN(engine->tokenizer_, tokenizers::BpeTokenizer::FromHfFolder(folder));
   std::set<uint32_t> declared;
   // generation_config.json's eos_token_id wins over config.json's; either may be a list.
   for (const char* file : {"/config.json", "/generation_config.json"}) {

@@ -1,11 +1,14 @@
 // A Llama-family decoder (Llama 2/3, SmolLM2, Mistral-style GQA, Qwen2-style q/k/v biases) from a
-// GGUF file: RMS norm, RoPE, grouped-query attention over the sequence's KV cache, SwiGLU, and
-// an output head tied to the embeddings when the file has none. Weights stay in their GGUF block
-// formats inside the memory map and are multiplied there (backends/cpu/quant/). The model is
-// immutable and shared by every request; per-sequence state is the KvCache the caller passes.
+// GGUF file or a Hugging Face folder (config.json + safetensors, F32/F16/BF16): RMS norm, RoPE,
+// grouped-query attention over the sequence's KV cache, SwiGLU, and an output head tied to the
+// embeddings when the file has none. Weights stay in their GGUF block formats inside the memory map
+// and are multiplied there (backends/cpu/quant/). The model is immutable and shared by every
+// request; per-sequence state is the KvCache the caller passes.
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <memory>
 #include <span>
 #include <vector>
@@ -16,6 +19,7 @@
 #include "models/kv_cache.h"
 #include "models/llama/llama_config.h"
 #include "models/loader/gguf.h"
+#include "models/loader/safetensors.h"
 
 namespace trustformers::models {
 
@@ -24,9 +28,12 @@ class LlamaModel final : public DecoderModel {
   // INVALID_ARGUMENT naming the tensor for a missing, mis-shaped or mistyped weight;
   // UNIMPLEMENTED for unsupported variants (see LlamaConfigFromGguf).
   static absl::StatusOr<std::unique_ptr<LlamaModel>> FromGguf(std::unique_ptr<GgufFile> file);
+  // A Hugging Face LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM folder. Its weights
+  // are multiplied in their stored float type; keys and values are cached in f32 so results
+  // follow transformers closely. UNIMPLEMENTED for rope scaling other than linear and llama3.
+  static absl::StatusOr<std::unique_ptr<LlamaModel>> FromHfFolder(const std::string& folder);
 
   const LlamaConfig& config() const { return config_; }
-  const GgufFile& file() const { return *file_; }
 
   // DecoderModel.
   const std::string& architecture() const override { return config_.architecture; }
@@ -34,6 +41,9 @@ class LlamaModel final : public DecoderModel {
   int64_t context_length() const override { return config_.context_length; }
   int64_t parameter_count() const override { return parameter_count_; }
   int64_t weight_bytes() const override;
+  // Bytes of weights one decoded token reads: all but the embedding table, of which it reads a
+  // row, unless the output head shares it.
+  int64_t decode_bytes_per_token() const;
   KvCache NewCache(int64_t max_positions = 0) const override;
   absl::Status Forward(std::span<const int32_t> tokens, KvCache* cache, bool all_logits,
                        std::vector<float>* logits) const override;
@@ -49,13 +59,26 @@ class LlamaModel final : public DecoderModel {
     backends::cpu::QuantMatrix gate, up, down;
   };
 
-  explicit LlamaModel(std::unique_ptr<GgufFile> file) : file_(std::move(file)) {}
+  // A weight by its GGUF name, whichever file it came from.
+  struct TensorRef {
+    GgmlType type = GgmlType::kF32;
+    std::vector<int64_t> shape;  // slowest-varying first
+    std::span<const uint8_t> bytes;
+  };
+
+  LlamaModel() = default;
   absl::Status Bind();
   absl::StatusOr<backends::cpu::QuantMatrix> Matrix(const std::string& name, int64_t rows,
                                                     int64_t cols) const;
   absl::StatusOr<const float*> Vector(const std::string& name, int64_t length, bool optional) const;
 
-  std::unique_ptr<GgufFile> file_;
+  std::string source_;  // the file or folder, for messages
+  std::unique_ptr<GgufFile> gguf_;
+  std::shared_ptr<SafetensorsCheckpoint> checkpoint_;
+  std::map<std::string, TensorRef, std::less<>> tensors_;
+  // Float copies of vectors stored in other types (Hugging Face F16/BF16 norms).
+  mutable std::deque<std::vector<float>> converted_;
+  KvElement cache_element_ = KvElement::kF16;
   LlamaConfig config_;
   backends::cpu::QuantMatrix embeddings_;  // [vocab, hidden]
   backends::cpu::QuantMatrix output_;      // [vocab, hidden]; the embeddings when tied
