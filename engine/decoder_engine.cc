@@ -106,6 +106,22 @@ absl::StatusOr<std::unique_ptr<DecoderEngine>> DecoderEngine::LoadHfFolder(
     }
   }
   engine->eog_ids_ = EndOfGenerationIds(std::move(declared), *engine->tokenizer_);
+  if (absl::StatusOr<nlohmann::json> gc = models::ReadJsonFile(folder + "/generation_config.json");
+      gc.ok() && gc->is_object()) {
+    SamplingDefaults& d = engine->sampling_defaults_;
+    auto number = [&](const char* key, std::optional<float>* out) {
+      if (const auto it = gc->find(key); it != gc->end() && it->is_number())
+        *out = it->get<float>();
+    };
+    number("temperature", &d.temperature);
+    number("top_p", &d.top_p);
+    number("min_p", &d.min_p);
+    number("typical_p", &d.typical_p);
+    number("repetition_penalty", &d.repetition_penalty);
+    if (const auto it = gc->find("top_k"); it != gc->end() && it->is_number_integer()) {
+      d.top_k = it->get<int32_t>();
+    }
+  }
   if (absl::StatusOr<nlohmann::json> tc = models::ReadJsonFile(folder + "/tokenizer_config.json");
       tc.ok() && tc->is_object() && tc->contains("chat_template") &&
       (*tc)["chat_template"].is_string()) {
@@ -276,6 +292,16 @@ absl::Status DecoderEngine::Submit(GenerateCall call, std::shared_ptr<GenerateSi
   }
   const int64_t room = context - prompt_tokens;
   if (!call.max_tokens_set) call.params.max_tokens = static_cast<int32_t>(room);
+  const SamplingDefaults& d = sampling_defaults_;
+  SamplingParams& p = call.params;
+  if (call.unset.temperature && d.temperature) p.temperature = *d.temperature;
+  if (call.unset.top_k && d.top_k) p.top_k = *d.top_k;
+  if (call.unset.top_p && d.top_p) p.top_p = *d.top_p;
+  if (call.unset.min_p && d.min_p) p.min_p = *d.min_p;
+  if (call.unset.typical_p && d.typical_p) p.typical_p = *d.typical_p;
+  if (call.unset.repetition_penalty && d.repetition_penalty) {
+    p.repetition_penalty = *d.repetition_penalty;
+  }
   TF_RETURN_IF_ERROR(ValidateSamplingParams(call.params, vocab_size(), room));
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -33,6 +33,13 @@ struct DecoderEngineOptions {
   int64_t prefill_chunk_tokens = 512;
 };
 
+// Sampling defaults from a Hugging Face generation_config.json (its do_sample flag is not
+// consulted, as the API documents); unset fields keep the proto's defaults.
+struct SamplingDefaults {
+  std::optional<float> temperature, top_p, min_p, typical_p, repetition_penalty;
+  std::optional<int32_t> top_k;
+};
+
 // A request's prompt as the model sees it.
 struct PromptTokens {
   std::vector<int32_t> ids;
@@ -76,6 +83,7 @@ class DecoderEngine {
   int32_t vocab_size() const { return static_cast<int32_t>(model_->vocab_size()); }
   bool has_chat_template() const { return chat_template_ != nullptr; }
   const std::vector<uint32_t>& end_of_generation_ids() const { return eog_ids_; }
+  const SamplingDefaults& sampling_defaults() const { return sampling_defaults_; }
   const tokenizers::CausalTokenizer& tokenizer() const { return *tokenizer_; }
   int64_t queued() const;
 
@@ -98,6 +106,7 @@ class DecoderEngine {
   std::unique_ptr<tokenizers::CausalTokenizer> tokenizer_;
   std::unique_ptr<tokenizers::ChatTemplate> chat_template_;
   std::vector<uint32_t> eog_ids_;
+  SamplingDefaults sampling_defaults_;
   std::string bos_text_, eos_text_;
 
   mutable std::mutex mutex_;

@@ -108,6 +108,12 @@ absl::StatusOr<engine::GenerateCall> GenerateCallFromProto(const v1::GenerateReq
     call.max_tokens_set = true;
   }
   p.min_tokens = s.min_tokens();
+  call.unset = {.temperature = !s.has_temperature(),
+                .top_k = !s.has_top_k(),
+                .top_p = !s.has_top_p(),
+                .min_p = !s.has_min_p(),
+                .typical_p = !s.has_typical_p(),
+                .repetition_penalty = !s.has_repetition_penalty()};
   p.temperature = s.has_temperature() ? s.temperature() : 1.0f;
   p.top_k = s.has_top_k() ? s.top_k() : 0;
   p.top_p = s.has_top_p() ? s.top_p() : 1.0f;

@@ -40,6 +40,16 @@ struct GenerateCall {
   SamplingParams params;
   // Unset in the request: until an end condition or the context is full.
   bool max_tokens_set = false;
+  // Fields the request left unset: the engine fills them from the model's generation_config.json
+  // when it has one (params then holds the proto's defaults until it does).
+  struct Unset {
+    bool temperature = false;
+    bool top_k = false;
+    bool top_p = false;
+    bool min_p = false;
+    bool typical_p = false;
+    bool repetition_penalty = false;
+  } unset;
 };
 
 // Why a choice ended; kNone while it goes on.

@@ -4,10 +4,13 @@
 #include "engine/decoder_engine.h"
 
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 
 #include "catch2/catch.hpp"
 #include "unit/models/model_fixtures.h"
+#include "unit/temp_dir.h"
 
 namespace trustformers::engine {
 namespace {
@@ -134,6 +137,31 @@ TEST_CASE("DecoderEngine tokenizes text and refuses bad requests up front", "[de
   for (const GenerateChunk& chunk : cancelled->chunks()) {
     CHECK(chunk.finish == ChoiceFinish::kCancelled);
   }
+}
+
+TEST_CASE("generation_config.json supplies the defaults a request leaves unset",
+          "[decoder_engine]") {
+  namespace fs = std::filesystem;
+  testing::TempDir dir;
+  const fs::path folder = dir.path() / "gpt2";
+  fs::copy(testing::GoldenDir() + "/gpt2/model", folder);
+  // top_k 1 keeps only the most likely token: sampling becomes greedy.
+  std::ofstream(folder / "generation_config.json") << R"({"top_k": 1, "temperature": 0.7})";
+  auto engine = DecoderEngine::LoadHfFolder(folder.string());
+  REQUIRE(engine.ok());
+  CHECK((*engine)->sampling_defaults().top_k == 1);
+  const nlohmann::json golden = testing::ReadGolden("gpt2/reference.json");
+  const nlohmann::json& c = golden["cases"][1];
+  GenerateCall call = GreedyCall(c["ids"], 8);
+  call.params.temperature = 1.0f;
+  call.params.seed = 5;
+  call.unset.temperature = true;
+  call.unset.top_k = true;
+  auto sink = std::make_shared<CollectingSink>();
+  REQUIRE((*engine)->Submit(call, sink).ok());
+  sink->Wait();
+  const std::vector<int32_t> greedy = c["greedy"];
+  CHECK(sink->ids() == std::vector<int32_t>(greedy.begin(), greedy.begin() + 8));
 }
 
 }  // namespace
