@@ -191,7 +191,7 @@ void GeluTanh(float* x, int64_t n) {
 }
 
 void AddTo(float* x, const float* y, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
