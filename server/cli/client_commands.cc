@@ -31,13 +31,22 @@ struct GenerateOptions {
   bool chat = false;
   int max_tokens = 0;
   float temperature = -1;
+  float top_p = -1;
+  int top_k = -1;
   int64_t seed = -1;
+  std::vector<std::string> stop;
+  std::string system;
 };
 
 int Generate(const GenerateOptions& options) {
   v1::GenerateRequest request;
   request.set_model(options.model);
   if (options.chat) {
+    if (!options.system.empty()) {
+      v1::ChatMessage* system = request.mutable_messages()->add_messages();
+      system->set_role("system");
+      system->set_content(options.system);
+    }
     v1::ChatMessage* message = request.mutable_messages()->add_messages();
     message->set_role("user");
     message->set_content(options.prompt);
@@ -46,6 +55,9 @@ int Generate(const GenerateOptions& options) {
   }
   if (options.max_tokens > 0) request.mutable_sampling()->set_max_tokens(options.max_tokens);
   if (options.temperature >= 0) request.mutable_sampling()->set_temperature(options.temperature);
+  if (options.top_p >= 0) request.mutable_sampling()->set_top_p(options.top_p);
+  if (options.top_k >= 0) request.mutable_sampling()->set_top_k(options.top_k);
+  for (const std::string& stop : options.stop) request.mutable_sampling()->add_stop(stop);
   if (options.seed >= 0) {
     request.mutable_sampling()->set_seed(static_cast<uint64_t>(options.seed));
   }
@@ -58,15 +70,25 @@ int Generate(const GenerateOptions& options) {
   auto reader = stub->Generate(context.get(), request);
   v1::GenerateResponse response;
   v1::Usage usage;
+  v1::FinishReason finish = v1::FINISH_REASON_UNSPECIFIED;
+  std::string error;
   while (reader->Read(&response)) {
     std::cout << response.text() << std::flush;
     if (response.has_usage()) usage = response.usage();
+    if (response.finish_reason() != v1::FINISH_REASON_UNSPECIFIED) {
+      finish = response.finish_reason();
+      error = response.error_message();
+    }
   }
   const grpc::Status status = reader->Finish();
   std::cout << "\n";
   if (status.ok()) {
     std::cerr << "[" << usage.prompt_tokens() << " prompt + " << usage.completion_tokens()
-              << " generated tokens]\n";
+              << " generated tokens, " << v1::FinishReason_Name(finish) << "]\n";
+    if (finish == v1::FINISH_REASON_ERROR) {
+      std::cerr << "generate: " << error << "\n";
+      return 1;
+    }
   }
   return ReportCall(status, "Generate");
 }
@@ -138,6 +160,10 @@ void AddClientCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::NonNegativeNumber);
   generate_cmd->add_option("--temperature", generate->temperature, "0 = greedy")
       ->check(CLI::Range(0.0, 2.0));
+  generate_cmd->add_option("--top-p", generate->top_p, "Nucleus sampling threshold (0, 1]");
+  generate_cmd->add_option("--top-k", generate->top_k, "Keep the k most likely tokens (0: off)");
+  generate_cmd->add_option("--stop", generate->stop, "Stop string (repeatable)");
+  generate_cmd->add_option("--system", generate->system, "System message (with --chat)");
   generate_cmd->add_option("--seed", generate->seed, "Sampling seed")
       ->check(CLI::NonNegativeNumber);
   generate_cmd->callback([generate, exit_code] { *exit_code = Generate(*generate); });

@@ -141,7 +141,7 @@ def test_cli_clients_talk_to_the_server(start_server):
     generate = run_cli("generate", "--server", server.address, "-m", "smollm2-135m-instruct",
                        "--max-tokens", "4", "Hi")
     assert generate.returncode == 0, generate.stderr
-    counts = re.search(r"\[(\d+) prompt \+ (\d+) generated tokens\]", generate.stderr)
+    counts = re.search(r"\[(\d+) prompt \+ (\d+) generated tokens", generate.stderr)
     assert counts and 1 <= int(counts.group(2)) <= 4, generate.stderr
 
     version = run_cli("version")
