@@ -59,7 +59,12 @@ absl::StatusOr<std::string> ChatTemplate::Render(const nlohmann::ordered_json& c
 }
 
 absl::StatusOr<std::string> ChatTemplate::Render(const nlohmann::json& context) const {
-  return RenderJson(*template_, context, RenderOptions());
+  return Render(context, RenderOptions());
+}
+
+absl::StatusOr<std::string> ChatTemplate::Render(const nlohmann::json& context,
+                                                 const RenderOptions& options) const {
+  return RenderJson(*template_, context, options);
 }
 
 }  // namespace trustformers::tokenizers

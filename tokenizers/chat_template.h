@@ -51,6 +51,8 @@ class ChatTemplate {
                                      const RenderOptions& options) const;
   // Objects read from a plain nlohmann::json come in sorted key order.
   absl::StatusOr<std::string> Render(const nlohmann::json& context) const;
+  absl::StatusOr<std::string> Render(const nlohmann::json& context,
+                                     const RenderOptions& options) const;
 
  private:
   explicit ChatTemplate(std::unique_ptr<jinja::Template> parsed);

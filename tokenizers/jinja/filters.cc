@@ -584,7 +584,8 @@ absl::StatusOr<Value> DoRound(const Value& value, CallArgs args) {
     return absl::InvalidArgumentError("unsupported: round() precision outside 0..300");
   }
   // printf rounds the exact binary value, ties to even: Python's round() does the same.
-  std::vector<char> buffer(400);
+  // Up to 309 integer digits, the point and `precision` decimals.
+  std::vector<char> buffer(static_cast<size_t>(precision) + 320);
   std::snprintf(buffer.data(), buffer.size(), "%.*f", static_cast<int>(precision), x);
   return Value::Float(std::strtod(buffer.data(), nullptr));
 }

@@ -426,15 +426,15 @@ class Lexer {
   }
 
   absl::Status LexInside(bool variable) {
-    const TokenKind begin_kind = variable ? TokenKind::kVariableBegin : TokenKind::kBlockBegin;
     const size_t tag_offset = tokens_.back().offset;
+    // Closing brackets still expected: a tag cannot end inside {...}, [...] or (...), which is
+    // how jinja2 reads "{{ {'a': 1}}}" as a dict followed by the end of the tag.
     std::vector<char> balance;
     while (true) {
       if (pos_ >= source_.size()) {
         return ErrorAt(source_, static_cast<uint32_t>(tag_offset),
-                       begin_kind == TokenKind::kVariableBegin
-                           ? "unexpected end of template, expected end of print statement"
-                           : "unexpected end of template, expected end of statement block");
+                       variable ? "unexpected end of template, expected end of print statement"
+                                : "unexpected end of template, expected end of statement block");
       }
       if (balance.empty()) {
         size_t end = absl::string_view::npos;

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 
+#include "absl/numeric/int128.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -44,19 +45,18 @@ absl::StatusOr<Value> Range(Interpreter& interpreter, const Value&, CallArgs arg
     }
   }
   if (step == 0) return absl::InvalidArgumentError("range() arg 3 must not be zero");
-  // Lengths computed in floating point: the operands are arbitrary 64-bit values.
-  const double span = step > 0 ? static_cast<double>(stop) - static_cast<double>(start)
-                               : static_cast<double>(start) - static_cast<double>(stop);
-  const double magnitude = step > 0 ? static_cast<double>(step) : -static_cast<double>(step);
-  const double count_estimate = span <= 0 ? 0 : (span + magnitude - 1) / magnitude;
-  if (count_estimate > static_cast<double>(kMaxRange)) {
+  // 128-bit arithmetic: start, stop and step are arbitrary 64-bit values.
+  const absl::int128 span = step > 0 ? absl::int128(stop) - start : absl::int128(start) - stop;
+  const absl::int128 magnitude = step > 0 ? absl::int128(step) : -absl::int128(step);
+  const absl::int128 count = span <= 0 ? 0 : (span + magnitude - 1) / magnitude;
+  if (count > kMaxRange) {
     return absl::InvalidArgumentError(
         "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
   }
   std::vector<Value> items;
-  for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-    items.push_back(Value::Int(i));
-    if (static_cast<int64_t>(items.size()) > kMaxRange) break;
+  items.reserve(static_cast<size_t>(count));
+  for (int64_t k = 0; k < static_cast<int64_t>(count); ++k) {
+    items.push_back(Value::Int(static_cast<int64_t>(absl::int128(start) + absl::int128(k) * step)));
   }
   JINJA_RETURN_IF_ERROR(interpreter.Charge(static_cast<int64_t>(items.size())));
   return Value::List(std::move(items));

@@ -262,8 +262,14 @@ absl::StatusOr<Value> PercentFormat(Interpreter& interpreter, const Value& forma
       out.append(format.IsMarkup() && !value.IsMarkup() ? HtmlEscape(piece) : piece);
     } else if (value.IsIntegral()) {
       absl::StrAppend(&out, value.int_value());
-    } else if (value.IsFloat() && std::isfinite(value.float_value()) &&
-               std::fabs(value.float_value()) < 9.2e18) {
+    } else if (value.IsFloat()) {
+      if (std::isnan(value.float_value())) {
+        return absl::InvalidArgumentError("cannot convert float NaN to integer");
+      }
+      if (std::isinf(value.float_value())) {
+        return absl::InvalidArgumentError("cannot convert float infinity to integer");
+      }
+      if (std::fabs(value.float_value()) >= 9.2e18) return Overflow();
       absl::StrAppend(&out, static_cast<int64_t>(std::trunc(value.float_value())));
     } else {
       return absl::InvalidArgumentError(absl::StrCat("%", std::string(1, conversion),
@@ -438,8 +444,9 @@ absl::StatusOr<Value> SliceValue(Interpreter& interpreter, const Value& object, 
   JINJA_ASSIGN_OR_RETURN(const int64_t begin, adjust(start, true));
   JINJA_ASSIGN_OR_RETURN(const int64_t end, adjust(stop, false));
   std::vector<size_t> picked;
-  for (int64_t i = begin; step_value > 0 ? i < end : i > end; i += step_value) {
+  for (int64_t i = begin; step_value > 0 ? i < end : i > end;) {
     picked.push_back(static_cast<size_t>(i));
+    if (__builtin_add_overflow(i, step_value, &i)) break;
   }
   JINJA_RETURN_IF_ERROR(interpreter.Charge(static_cast<int64_t>(picked.size())));
   if (!is_string) {
