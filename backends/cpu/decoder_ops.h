@@ -2,8 +2,8 @@
 // rotary position embeddings, causal attention over a half-precision KV cache, and SwiGLU.
 // Keys and values are cached as f16 (half the memory of f32, as llama.cpp's default cache);
 // everything else is f32 with f64 sums where a long reduction would lose precision. RMS norm and
-// the RoPE angles (stepped by repeated multiplication) are computed as ggml computes them, which
-// makes a one-token forward pass bit-identical to llama.cpp's.
+// the RoPE angles (stepped by repeated multiplication) are computed as ggml computes them, so
+// results stay as close to llama.cpp's as float arithmetic in another order allows.
 #pragma once
 
 #include <cstdint>
