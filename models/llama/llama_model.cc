@@ -368,14 +368,17 @@ absl::Status LlamaModel::Forward(std::span<const int32_t> tokens, KvCache* cache
     // q, k and v read the same input: quantize it once when they share a format.
     TF_RETURN_IF_ERROR(
         cpu::QuantizeActivations(normed.data(), rows, h, h, l.q.activation_format(), &quantized));
-    TF_RETURN_IF_ERROR(cpu::QuantMatmul(l.q, quantized, rows, q.data(), h));
-    for (const auto& [w, out] : {std::pair{&l.k, &k}, std::pair{&l.v, &v}}) {
-      if (w->activation_format() == l.q.activation_format()) {
-        TF_RETURN_IF_ERROR(cpu::QuantMatmul(*w, quantized, rows, out->data(), kv_width));
-      } else {
-        TF_RETURN_IF_ERROR(
-            cpu::QuantLinear(normed.data(), rows, h, *w, out->data(), kv_width, &quantized_ffn));
-      }
+    if (l.k.activation_format() == l.q.activation_format() &&
+        l.v.activation_format() == l.q.activation_format()) {
+      const cpu::QuantProduct products[] = {
+          {&l.q, q.data(), h}, {&l.k, k.data(), kv_width}, {&l.v, v.data(), kv_width}};
+      TF_RETURN_IF_ERROR(cpu::QuantMatmulMany(products, quantized, rows));
+    } else {
+      TF_RETURN_IF_ERROR(cpu::QuantMatmul(l.q, quantized, rows, q.data(), h));
+      TF_RETURN_IF_ERROR(
+          cpu::QuantLinear(normed.data(), rows, h, l.k, k.data(), kv_width, &quantized_ffn));
+      TF_RETURN_IF_ERROR(
+          cpu::QuantLinear(normed.data(), rows, h, l.v, v.data(), kv_width, &quantized_ffn));
     }
     AddBias(q.data(), l.q_bias, rows, h, h);
     AddBias(k.data(), l.k_bias, rows, kv_width, kv_width);
@@ -401,10 +404,11 @@ absl::Status LlamaModel::Forward(std::span<const int32_t> tokens, KvCache* cache
     cpu::RmsNorm(x.data(), l.ffn_norm, c.rms_epsilon, rows, h, normed.data());
     TF_RETURN_IF_ERROR(cpu::QuantizeActivations(normed.data(), rows, h, h,
                                                 l.gate.activation_format(), &quantized));
-    TF_RETURN_IF_ERROR(cpu::QuantMatmul(l.gate, quantized, rows, gate.data(), ffn));
     if (l.up.activation_format() == l.gate.activation_format()) {
-      TF_RETURN_IF_ERROR(cpu::QuantMatmul(l.up, quantized, rows, up.data(), ffn));
+      const cpu::QuantProduct products[] = {{&l.gate, gate.data(), ffn}, {&l.up, up.data(), ffn}};
+      TF_RETURN_IF_ERROR(cpu::QuantMatmulMany(products, quantized, rows));
     } else {
+      TF_RETURN_IF_ERROR(cpu::QuantMatmul(l.gate, quantized, rows, gate.data(), ffn));
       TF_RETURN_IF_ERROR(
           cpu::QuantLinear(normed.data(), rows, h, l.up, up.data(), ffn, &quantized_ffn));
     }

@@ -126,6 +126,54 @@ absl::Status QuantMatmul(const QuantMatrix& w, const std::vector<uint8_t>& activ
   return absl::OkStatus();
 }
 
+absl::Status QuantMatmulMany(std::span<const QuantProduct> products,
+                             const std::vector<uint8_t>& activations, int64_t m) {
+  if (products.empty()) return absl::OkStatus();
+  const ActivationFormat format = products[0].w->activation_format();
+  const int64_t cols = products[0].w->cols;
+  // Units of kRowsPerUnit weight rows, numbered across the products in order.
+  std::vector<int64_t> first_unit(products.size() + 1, 0);
+  for (size_t p = 0; p < products.size(); ++p) {
+    const QuantProduct& product = products[p];
+    if (absl::Status s = CheckQuantMatrix(*product.w); !s.ok()) return s;
+    if (product.w->activation_format() != format || product.w->cols != cols ||
+        product.ldy < product.w->rows) {
+      return absl::InvalidArgumentError(
+          "quantized matmul: products sharing activations need the same input width and format");
+    }
+    first_unit[p + 1] = first_unit[p] + (product.w->rows + kRowsPerUnit - 1) / kRowsPerUnit;
+  }
+  const int64_t a_row = ActivationRowBytes(format, cols);
+  if (m < 0 || static_cast<int64_t>(activations.size()) != m * a_row) {
+    return absl::InvalidArgumentError(absl::StrCat("quantized matmul: ", activations.size(),
+                                                   " bytes of activations for ", m, " rows"));
+  }
+  if (m == 0) return absl::OkStatus();
+  const QuantKernelTable& table = Kernels();
+  const int64_t units = first_unit.back();
+  const uint8_t* a = activations.data();
+#pragma omp parallel for schedule(static) if (units > 1 && \
+                                              m * units * kRowsPerUnit * cols > (1 << 16))
+  for (int64_t unit = 0; unit < units; ++unit) {
+    size_t p = 0;
+    while (first_unit[p + 1] <= unit) ++p;
+    const QuantProduct& product = products[p];
+    const QuantMatrix& w = *product.w;
+    const QuantDotFn dot = DotFor(table, w.type);
+    const int64_t w_row = w.row_bytes();
+    const int64_t n_begin = (unit - first_unit[p]) * kRowsPerUnit;
+    const int64_t n_end = std::min(w.rows, n_begin + kRowsPerUnit);
+    for (int64_t i = 0; i < m; i += kQuantTileRows) {
+      const int tile = static_cast<int>(std::min<int64_t>(kQuantTileRows, m - i));
+      for (int64_t n = n_begin; n < n_end; ++n) {
+        dot(w.data + n * w_row, a + i * a_row, a_row, tile, w.cols, product.y + i * product.ldy + n,
+            product.ldy);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status QuantLinear(const float* x, int64_t m, int64_t ldx, const QuantMatrix& w, float* y,
                          int64_t ldy, std::vector<uint8_t>* scratch) {
   if (absl::Status s = CheckQuantMatrix(w); !s.ok()) return s;

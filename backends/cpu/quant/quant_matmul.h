@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -38,6 +39,17 @@ absl::Status QuantizeActivations(const float* x, int64_t m, int64_t k, int64_t l
 // w.activation_format(); rows of y are `ldy` floats apart. Uses the OpenMP team.
 absl::Status QuantMatmul(const QuantMatrix& w, const std::vector<uint8_t>& activations, int64_t m,
                          float* y, int64_t ldy);
+
+// Several products of the same quantized activations (q, k and v; gate and up) in one parallel
+// region: one fork/join instead of one per product, and the work split across all of them.
+// Every weight must take w.activation_format() of the first.
+struct QuantProduct {
+  const QuantMatrix* w = nullptr;
+  float* y = nullptr;
+  int64_t ldy = 0;
+};
+absl::Status QuantMatmulMany(std::span<const QuantProduct> products,
+                             const std::vector<uint8_t>& activations, int64_t m);
 
 // Both steps; `scratch` holds the quantized activations between calls.
 absl::Status QuantLinear(const float* x, int64_t m, int64_t ldx, const QuantMatrix& w, float* y,

@@ -163,6 +163,31 @@ TEST_CASE("AVX2 quantized kernels equal the scalar ones", "[quant_matmul]") {
   }
 }
 
+TEST_CASE("several products of one activation equal separate ones", "[quant_matmul]") {
+  std::mt19937 rng(3);
+  const int64_t k = 256, m = 5;
+  const std::vector<float> x = RandomActivations(m * k, rng);
+  const std::vector<uint8_t> wq = RandomWeights(GgmlBlockType::kQ4_1, 40, k, rng);
+  const std::vector<uint8_t> wk = RandomWeights(GgmlBlockType::kQ4_1, 17, k, rng);
+  const QuantMatrix q{GgmlBlockType::kQ4_1, 40, k, wq.data()};
+  const QuantMatrix kk{GgmlBlockType::kQ4_1, 17, k, wk.data()};
+  std::vector<uint8_t> a;
+  REQUIRE(QuantizeActivations(x.data(), m, k, k, ActivationFormat::kQ8_1, &a).ok());
+  std::vector<float> yq(m * 40), yk(m * 17), zq(m * 40), zk(m * 17);
+  REQUIRE(QuantMatmul(q, a, m, yq.data(), 40).ok());
+  REQUIRE(QuantMatmul(kk, a, m, yk.data(), 17).ok());
+  const QuantProduct products[] = {{&q, zq.data(), 40}, {&kk, zk.data(), 17}};
+  REQUIRE(QuantMatmulMany(products, a, m).ok());
+  CHECK(yq == zq);
+  CHECK(yk == zk);
+  // A product with another input width is refused.
+  const std::vector<uint8_t> w2 = RandomWeights(GgmlBlockType::kQ4_1, 8, 2 * k, rng);
+  const QuantMatrix wide{GgmlBlockType::kQ4_1, 8, 2 * k, w2.data()};
+  std::vector<float> y2(m * 8);
+  const QuantProduct mixed[] = {{&q, zq.data(), 40}, {&wide, y2.data(), 8}};
+  CHECK(QuantMatmulMany(mixed, a, m).code() == absl::StatusCode::kInvalidArgument);
+}
+
 TEST_CASE("quantized matmul refuses malformed shapes", "[quant_matmul]") {
   std::vector<uint8_t> bytes(1000);
   std::vector<float> x(64), y(4);
