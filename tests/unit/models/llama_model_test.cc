@@ -47,9 +47,9 @@ TEST_CASE("SmolLM2 config comes from the GGUF metadata", "[llama]") {
 // Measured here: identical logits for some one-token prompts, differences up to kLogitNoise
 // otherwise (llama.cpp's own distance to a float64 evaluation of the same weights is of the same
 // size). On float and Q8_0 models, where nothing amplifies rounding, greedy decoding agrees in
-// full (llama_variants_test.cc). So greedy decoding must agree token for token wherever llama.cpp's choice
-// was decided by more than that noise (its top-two logit margin), and a divergence may only start
-// at a step llama.cpp itself decided by less.
+// full (llama_variants_test.cc). So greedy decoding must agree token for token wherever llama.cpp's
+// choice was decided by more than that noise (its top-two logit margin), and a divergence may only
+// start at a step llama.cpp itself decided by less.
 constexpr double kLogitNoise = 1.0;
 
 TEST_CASE("SmolLM2 logits and greedy decoding match llama.cpp", "[llama]") {
