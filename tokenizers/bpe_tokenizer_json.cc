@@ -24,7 +24,6 @@ namespace {
 using json = nlohmann::json;
 
 // Large multilingual tokenizer.json files reach tens of MB; this bounds what a hostile file costs.
-constexpr uintmax_t kMaxTokenizerJsonBytes = 256u << 20;
 // Ids may leave gaps, but not so wide that the id tables dwarf the vocabulary.
 constexpr uint64_t kMaxIdGap = 1 << 16;
 
@@ -205,23 +204,6 @@ absl::Status ParsePostProcessor(const json& config, const std::string& path, int
                      "ByteLevel, TemplateProcessing, RobertaProcessing, BertProcessing, Sequence");
 }
 
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
-  std::error_code error;
-  const uintmax_t size = std::filesystem::file_size(path, error);
-  if (error) {
-    return absl::NotFoundError(absl::StrCat("cannot read '", path, "': ", error.message()));
-  }
-  if (size > kMaxTokenizerJsonBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("'", path, "' is ", size,
-                                                   " bytes; tokenizer files over ",
-                                                   kMaxTokenizerJsonBytes, " bytes are refused"));
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
-  return contents;
-}
-
 // A special token of tokenizer_config.json: a string, an added-token object or null.
 absl::StatusOr<std::optional<std::string>> SpecialTokenName(const json& config, const char* key) {
   const json* value = OptionalField(config, key);
@@ -249,7 +231,7 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromHfFolder(
   if (!tokenizer.ok()) return tokenizer.status();
   std::error_code error;
   if (!std::filesystem::exists(config_path, error)) return tokenizer;
-  absl::StatusOr<std::string> text = ReadSmallFile(config_path);
+  absl::StatusOr<std::string> text = ReadTokenizerFile(config_path);
   if (!text.ok()) return text.status();
   json config;
   try {
@@ -298,7 +280,7 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromHfFolder(
 }
 
 absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromFile(const std::string& path) {
-  absl::StatusOr<std::string> contents = ReadSmallFile(path);
+  absl::StatusOr<std::string> contents = ReadTokenizerFile(path);
   if (!contents.ok()) return contents.status();
   absl::StatusOr<std::unique_ptr<BpeTokenizer>> tokenizer = FromJson(*contents);
   if (!tokenizer.ok()) {
@@ -309,16 +291,9 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromFile(const std::
 }
 
 absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromJson(absl::string_view text) {
-  json config;
-  try {
-    config = json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("tokenizer.json is not valid JSON: ", e.what()));
-  }
-  if (!config.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tokenizer.json must hold an object, not ", DescribeJsonType(config)));
-  }
+  absl::StatusOr<json> document = ParseTokenizerJson(text);
+  if (!document.ok()) return document.status();
+  const json& config = *document;
   std::unique_ptr<BpeTokenizer> tokenizer(new BpeTokenizer());
   // Every field is type-checked before it is read; the catch is a backstop so that no JSON value
   // can end the process.

@@ -1,5 +1,8 @@
 #include "tokenizers/json_fields.h"
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 
 #include "absl/status/status.h"
@@ -113,6 +116,37 @@ absl::StatusOr<std::string> ComponentType(const json& component, absl::string_vi
     return absl::InvalidArgumentError(absl::StrCat(path, " has no \"type\" field"));
   }
   return AsString(*it, absl::StrCat(path, ".type"));
+}
+
+absl::StatusOr<std::string> ReadTokenizerFile(const std::string& path, uintmax_t max_bytes) {
+  std::error_code error;
+  const uintmax_t size = std::filesystem::file_size(path, error);
+  if (error) {
+    return absl::NotFoundError(absl::StrCat("cannot read '", path, "': ", error.message()));
+  }
+  if (size > max_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("'", path, "' is ", size,
+                                                   " bytes; tokenizer files over ", max_bytes,
+                                                   " bytes are refused"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
+  return contents;
+}
+
+absl::StatusOr<nlohmann::json> ParseTokenizerJson(absl::string_view text) {
+  nlohmann::json config;
+  try {
+    config = nlohmann::json::parse(text.begin(), text.end());
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("tokenizer.json is not valid JSON: ", e.what()));
+  }
+  if (!config.is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tokenizer.json must hold an object, not ", DescribeJsonType(config)));
+  }
+  return config;
 }
 
 }  // namespace trustformers::tokenizers

@@ -39,4 +39,15 @@ absl::StatusOr<std::string> ComponentType(const nlohmann::json& component, absl:
 // "a string", "an array", ... for error messages.
 std::string DescribeJsonType(const nlohmann::json& value);
 
+// The bytes of a tokenizer file (tokenizer.json, tokenizer_config.json, a SentencePiece
+// .model): NOT_FOUND when it
+// cannot be read, INVALID_ARGUMENT over `max_bytes`.
+inline constexpr uintmax_t kMaxTokenizerFileBytes = 256u << 20;
+absl::StatusOr<std::string> ReadTokenizerFile(const std::string& path,
+                                              uintmax_t max_bytes = kMaxTokenizerFileBytes);
+
+// tokenizer.json text as a JSON object: INVALID_ARGUMENT with the parser's message, or naming
+// the type when the top level is not an object.
+absl::StatusOr<nlohmann::json> ParseTokenizerJson(absl::string_view text);
+
 }  // namespace trustformers::tokenizers

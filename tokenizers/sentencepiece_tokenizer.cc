@@ -1,8 +1,5 @@
 #include "tokenizers/sentencepiece_tokenizer.h"
 
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <unordered_map>
 
 #include "absl/status/status.h"
@@ -10,6 +7,7 @@
 #include "absl/strings/str_replace.h"
 #include "tokenizers/added_vocabulary.h"
 #include "tokenizers/byte_level.h"
+#include "tokenizers/json_fields.h"
 #include "tokenizers/sentencepiece_backend.h"
 #include "tokenizers/utf8.h"
 
@@ -39,21 +37,10 @@ SentencePieceTokenizer::~SentencePieceTokenizer() = default;
 
 absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::FromFile(
     const std::string& path, Options options) {
-  std::error_code error;
-  const uintmax_t size = std::filesystem::file_size(path, error);
-  if (error) {
-    return absl::NotFoundError(absl::StrCat("cannot read '", path, "': ", error.message()));
-  }
-  if (size > kMaxModelBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("'", path, "' is ", size,
-                                                   " bytes; SentencePiece models over ",
-                                                   kMaxModelBytes, " bytes are refused"));
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
+  absl::StatusOr<std::string> contents = ReadTokenizerFile(path, kMaxModelBytes);
+  if (!contents.ok()) return contents.status();
   absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> tokenizer =
-      FromSerializedProto(contents, options);
+      FromSerializedProto(*contents, options);
   if (!tokenizer.ok()) {
     return absl::Status(tokenizer.status().code(),
                         absl::StrCat("'", path, "': ", tokenizer.status().message()));

@@ -24,7 +24,6 @@ namespace {
 using json = nlohmann::json;
 
 // Large multilingual tokenizer.json files reach tens of MB; this bounds what a hostile file costs.
-constexpr uintmax_t kMaxTokenizerJsonBytes = 256u << 20;
 
 absl::Status Prefixed(absl::string_view prefix, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat(prefix, status.message()));
@@ -70,35 +69,17 @@ Tokenizer::Tokenizer() = default;
 Tokenizer::~Tokenizer() = default;
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromFile(const std::string& path) {
-  std::error_code error;
-  const uintmax_t size = std::filesystem::file_size(path, error);
-  if (error) {
-    return absl::NotFoundError(absl::StrCat("cannot read '", path, "': ", error.message()));
-  }
-  if (size > kMaxTokenizerJsonBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("'", path, "' is ", size,
-                                                   " bytes; tokenizer.json files over ",
-                                                   kMaxTokenizerJsonBytes, " bytes are refused"));
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
-  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = FromJson(contents);
+  absl::StatusOr<std::string> contents = ReadTokenizerFile(path);
+  if (!contents.ok()) return contents.status();
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = FromJson(*contents);
   if (!tokenizer.ok()) return Prefixed(absl::StrCat("'", path, "': "), tokenizer.status());
   return tokenizer;
 }
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(absl::string_view text) {
-  json config;
-  try {
-    config = json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("tokenizer.json is not valid JSON: ", e.what()));
-  }
-  if (!config.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tokenizer.json must hold an object, not ", DescribeJsonType(config)));
-  }
+  absl::StatusOr<json> document = ParseTokenizerJson(text);
+  if (!document.ok()) return document.status();
+  const json& config = *document;
   std::unique_ptr<Tokenizer> tokenizer(new Tokenizer());
   // Every field is type-checked before it is read; the catch is a backstop so that no JSON value
   // can end the process.
