@@ -233,3 +233,32 @@ def test_cli_generate_streams_in_one_process():
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(" Paris")
     assert "3 generated tokens" in result.stderr
+
+
+def test_hugging_face_decoder_folders_are_served(write_config, start_server):
+    # A Llama and a GPT-2 Hugging Face folder (the committed random fixtures) next to the GGUF
+    # model: the registry loads both kinds and Generate follows transformers' greedy tokens.
+    golden = SOURCE_DIR / "tests" / "golden"
+    config = write_config(f"""
+models:
+  - name: tiny-llama
+    path: {golden / "llama_hf" / "llama"}
+  - name: tiny-gpt2
+    path: {golden / "gpt2" / "model"}
+""")
+    server = start_server(config)
+    server.wait_serving(timeout=60)
+    stub = inference_pb2_grpc.InferenceStub(server.channel)
+    llama = json.loads((golden / "llama_hf" / "reference.json").read_text())["models"]["llama"][0]
+    ids, _, last = choice(generate(stub, model="tiny-llama",
+                                   prompt_token_ids=inference_pb2.TokenIds(ids=llama["prompt_ids"]),
+                                   sampling=dict(temperature=0, max_tokens=10, ignore_eos=True)))
+    assert ids == llama["greedy"][:10]
+    assert last.finish_reason == inference_pb2.FINISH_REASON_LENGTH
+    gpt2 = json.loads((golden / "gpt2" / "reference.json").read_text())["cases"][0]
+    ids, text, _ = choice(generate(stub, model="tiny-gpt2", prompt=gpt2["prompt"],
+                                   sampling=dict(temperature=0, max_tokens=8, ignore_eos=True)))
+    assert ids == gpt2["greedy"][:8]
+    tokenized = stub.Tokenize(inference_pb2.TokenizeRequest(model="tiny-gpt2", text=gpt2["prompt"]))
+    assert list(tokenized.token_ids) == gpt2["ids"]
+    assert tokenized.max_model_len == 128
