@@ -352,10 +352,6 @@ void DecoderEngine::Serve(Request& request) {
   GenerateUsage usage;
   usage.prompt_tokens = static_cast<int32_t>(ids.size());
   const int32_t choices = NumChoices(params);
-  const bool stopping = [&] {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return stopping_;
-  }();
 
   auto finish_all = [&](ChoiceFinish finish, const std::string& error) {
     for (int32_t i = 0; i < choices; ++i) {
@@ -367,7 +363,9 @@ void DecoderEngine::Serve(Request& request) {
     }
     sink.OnDone(absl::OkStatus(), usage);
   };
-  if (stopping || sink.Cancelled()) return finish_all(ChoiceFinish::kCancelled, "");
+  // A stopping engine (unload, shutdown) cancels like a client that went away.
+  auto cancelled = [&] { return stopping_ || sink.Cancelled(); };
+  if (cancelled()) return finish_all(ChoiceFinish::kCancelled, "");
 
   // Prefill once for every choice, in chunks; with echoed logprobs every position's logits.
   const bool prompt_logprobs = params.echo_prompt && params.logprobs.has_value();
@@ -385,7 +383,7 @@ void DecoderEngine::Serve(Request& request) {
     }
     if (prompt_logprobs) all_logits.insert(all_logits.end(), logits.begin(), logits.end());
     begin += count;
-    if (sink.Cancelled()) return finish_all(ChoiceFinish::kCancelled, "");
+    if (cancelled()) return finish_all(ChoiceFinish::kCancelled, "");
   }
   const size_t vocab = static_cast<size_t>(vocab_size());
   if (prompt_logprobs)
@@ -452,7 +450,7 @@ void DecoderEngine::Serve(Request& request) {
   bool first_token = true;
   size_t active = running.size();
   while (active > 0) {
-    const bool cancelled = sink.Cancelled();
+    const bool stop_now = cancelled();
     for (Choice& c : running) {
       if (!c.active) continue;
       GenerateChunk chunk;
@@ -462,7 +460,7 @@ void DecoderEngine::Serve(Request& request) {
         c.active = false;
         --active;
       };
-      if (cancelled) {
+      if (stop_now) {
         end(ChoiceFinish::kCancelled);
         sink.OnChunk(std::move(chunk));
         continue;

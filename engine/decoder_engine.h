@@ -7,6 +7,7 @@
 // continuous-batching scheduler replaces the loop behind the same interface.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -112,7 +113,8 @@ class DecoderEngine {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Request> queue_;  // guarded by mutex_
-  bool stopping_ = false;      // guarded by mutex_
+  // Set by the destructor; the running request sees it between steps.
+  std::atomic<bool> stopping_{false};
   std::thread thread_;
 };
 

@@ -139,6 +139,23 @@ TEST_CASE("DecoderEngine tokenizes text and refuses bad requests up front", "[de
   }
 }
 
+TEST_CASE("destroying the engine ends queued and running requests", "[decoder_engine]") {
+  auto engine = DecoderEngine::LoadHfFolder(testing::GoldenDir() + "/llama_hf/llama");
+  REQUIRE(engine.ok());
+  std::vector<std::shared_ptr<CollectingSink>> sinks;
+  for (int i = 0; i < 3; ++i) {
+    sinks.push_back(std::make_shared<CollectingSink>());
+    REQUIRE((*engine)->Submit(GreedyCall({5, 17, 99}, 250), sinks.back()).ok());
+  }
+  engine->reset();  // joins the engine's thread
+  for (const auto& sink : sinks) {
+    sink->Wait();  // every request was told it is done
+    REQUIRE(!sink->chunks().empty());
+    const ChoiceFinish finish = sink->chunks().back().finish;
+    CHECK((finish == ChoiceFinish::kCancelled || finish == ChoiceFinish::kLength));
+  }
+}
+
 TEST_CASE("generation_config.json supplies the defaults a request leaves unset",
           "[decoder_engine]") {
   namespace fs = std::filesystem;
