@@ -34,6 +34,17 @@ std::vector<uint32_t> EndOfGenerationIds(std::set<uint32_t> ids,
   return {ids.begin(), ids.end()};
 }
 
+// A template that does not parse fails loading, with where it came from.
+absl::StatusOr<std::unique_ptr<tokenizers::ChatTemplate>> ParseChatTemplate(
+    const std::string& source, const std::string& where) {
+  absl::StatusOr<std::unique_ptr<tokenizers::ChatTemplate>> parsed =
+      tokenizers::ChatTemplate::Parse(source);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": ", parsed.status().message()));
+  }
+  return parsed;
+}
+
 ChoiceFinish ToChoiceFinish(FinishReason reason) {
   switch (reason) {
     case FinishReason::kStop:
@@ -54,26 +65,24 @@ absl::StatusOr<std::unique_ptr<DecoderEngine>> DecoderEngine::LoadGguf(
     const std::string& path, DecoderEngineOptions options) {
   std::unique_ptr<DecoderEngine> engine(new DecoderEngine());
   engine->options_ = options;
-  TF_ASSIGN_OR_RETURN(std::unique_ptr<models::GgufFile> file, models::GgufFile::Open(path));
-  TF_ASSIGN_OR_RETURN(engine->tokenizer_, models::LoadGgufTokenizer(*file));
-  if (const models::GgufValue* value = file->FindValue("tokenizer.chat_template");
-      value != nullptr) {
-    TF_ASSIGN_OR_RETURN(std::string source, file->GetString("tokenizer.chat_template"));
-    absl::StatusOr<std::unique_ptr<tokenizers::ChatTemplate>> parsed =
-        tokenizers::ChatTemplate::Parse(source);
-    if (!parsed.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": tokenizer.chat_template: ", parsed.status().message()));
-    }
-    engine->chat_template_ = *std::move(parsed);
+  TF_ASSIGN_OR_RETURN(std::unique_ptr<models::GgufFile> opened, models::GgufFile::Open(path));
+  // The model first: it refuses architectures we do not run before anything else is built.
+  TF_ASSIGN_OR_RETURN(std::unique_ptr<models::LlamaModel> model,
+                      models::LlamaModel::FromGguf(std::move(opened)));
+  const models::GgufFile& file = *model->gguf();
+  TF_ASSIGN_OR_RETURN(engine->tokenizer_, models::LoadGgufTokenizer(file));
+  if (file.FindValue("tokenizer.chat_template") != nullptr) {
+    TF_ASSIGN_OR_RETURN(std::string source, file.GetString("tokenizer.chat_template"));
+    TF_ASSIGN_OR_RETURN(engine->chat_template_,
+                        ParseChatTemplate(source, path + ": tokenizer.chat_template"));
   }
   std::set<uint32_t> declared;
   for (const char* key : {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id",
                           "tokenizer.ggml.eom_token_id"}) {
-    if (absl::StatusOr<uint32_t> id = file->GetU32(key); id.ok()) declared.insert(*id);
+    if (absl::StatusOr<uint32_t> id = file.GetU32(key); id.ok()) declared.insert(*id);
   }
   engine->eog_ids_ = EndOfGenerationIds(std::move(declared), *engine->tokenizer_);
-  TF_ASSIGN_OR_RETURN(engine->model_, models::LlamaModel::FromGguf(std::move(file)));
+  engine->model_ = std::move(model);
   TF_RETURN_IF_ERROR(engine->Start(path));
   return engine;
 }
@@ -125,13 +134,9 @@ absl::StatusOr<std::unique_ptr<DecoderEngine>> DecoderEngine::LoadHfFolder(
   if (absl::StatusOr<nlohmann::json> tc = models::ReadJsonFile(folder + "/tokenizer_config.json");
       tc.ok() && tc->is_object() && tc->contains("chat_template") &&
       (*tc)["chat_template"].is_string()) {
-    absl::StatusOr<std::unique_ptr<tokenizers::ChatTemplate>> parsed =
-        tokenizers::ChatTemplate::Parse((*tc)["chat_template"].get<std::string>());
-    if (!parsed.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          folder, "/tokenizer_config.json: chat_template: ", parsed.status().message()));
-    }
-    engine->chat_template_ = *std::move(parsed);
+    TF_ASSIGN_OR_RETURN(engine->chat_template_,
+                        ParseChatTemplate((*tc)["chat_template"].get<std::string>(),
+                                          folder + "/tokenizer_config.json: chat_template"));
   }
   TF_RETURN_IF_ERROR(engine->Start(folder));
   return engine;
@@ -200,12 +205,13 @@ absl::StatusOr<std::string> DecoderEngine::Detokenize(std::span<const int32_t> i
 
 absl::StatusOr<PromptTokens> DecoderEngine::Tokenize(const GenerateInput& input) const {
   PromptTokens prompt;
+  if (input.kind != GenerateInput::Kind::kMessages &&
+      (input.add_generation_prompt.has_value() || !input.template_kwargs.empty())) {
+    return absl::InvalidArgumentError(
+        "add_generation_prompt and chat_template_kwargs apply to messages only");
+  }
   switch (input.kind) {
     case GenerateInput::Kind::kTokenIds: {
-      if (input.add_generation_prompt.has_value() || !input.template_kwargs.empty()) {
-        return absl::InvalidArgumentError(
-            "add_generation_prompt and chat_template_kwargs apply to messages only");
-      }
       prompt.ids = input.token_ids;
       TF_ASSIGN_OR_RETURN(prompt.text, Detokenize(prompt.ids, false));
       break;
@@ -213,10 +219,6 @@ absl::StatusOr<PromptTokens> DecoderEngine::Tokenize(const GenerateInput& input)
     case GenerateInput::Kind::kPrompt:
     case GenerateInput::Kind::kMessages: {
       const bool chat = input.kind == GenerateInput::Kind::kMessages;
-      if (!chat && (input.add_generation_prompt.has_value() || !input.template_kwargs.empty())) {
-        return absl::InvalidArgumentError(
-            "add_generation_prompt and chat_template_kwargs apply to messages only");
-      }
       if (chat) {
         if (chat_template_ == nullptr) {
           return absl::FailedPreconditionError(

@@ -4,7 +4,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "backends/device.h"
-#include "models/loader/gguf.h"
 
 namespace trustformers::engine {
 
@@ -21,13 +20,6 @@ std::vector<ModelTask> TasksForArchitecture(const models::ModelSource& source) {
     return {ModelTask::kEmbed};
   }
   return {};
-}
-
-bool IsGenerativeGgufArchitecture(const std::string& arch) {
-  for (const char* known : {"llama", "qwen2", "mistral"}) {
-    if (arch == known) return true;
-  }
-  return false;
 }
 
 bool IsEncoderArchitecture(const std::string& arch) {
@@ -96,19 +88,10 @@ absl::Status ModelRegistry::Load(size_t index) {
   if (source->format == models::ModelFormat::kGguf) {
     // Every GGUF is read and validated in full now (tensors, tokenizer, chat template), so a
     // malformed file fails start-up with the reason instead of the first request that touches it.
-    absl::StatusOr<std::unique_ptr<models::GgufFile>> gguf = models::GgufFile::Open(source->path);
-    if (!gguf.ok()) return fail(gguf.status());
-    absl::StatusOr<std::string> arch = (*gguf)->architecture();
-    if (!arch.ok()) return fail(arch.status());
-    if (!IsGenerativeGgufArchitecture(*arch)) {
-      return fail(absl::InvalidArgumentError(
-          absl::StrCat("GGUF architecture '", *arch, "' in '", path, "' is not supported")));
-    }
-    source->architecture = *arch;
-    gguf->reset();
     absl::StatusOr<std::unique_ptr<DecoderEngine>> loaded = DecoderEngine::LoadGguf(source->path);
     if (!loaded.ok()) return fail(loaded.status());
     decoder = *std::move(loaded);
+    source->architecture = decoder->model().architecture();
   } else if (source->format == models::ModelFormat::kHfSafetensors &&
              tasks == std::vector<ModelTask>{ModelTask::kGenerate}) {
     absl::StatusOr<std::unique_ptr<DecoderEngine>> loaded =

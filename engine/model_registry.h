@@ -82,9 +82,6 @@ class ModelRegistry {
 // Empty for an architecture this build does not know.
 std::vector<ModelTask> TasksForArchitecture(const models::ModelSource& source);
 
-// True for decoder architectures named in GGUF metadata that generation is built for.
-bool IsGenerativeGgufArchitecture(const std::string& architecture);
-
 // True for the BERT-family encoders EncoderEngine runs.
 bool IsEncoderArchitecture(const std::string& architecture);
 

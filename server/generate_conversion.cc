@@ -55,6 +55,21 @@ std::string LossyText(const std::string& bytes) {
   return text + stream.Finish();
 }
 
+// The prompt options GenerateRequest and TokenizeRequest share (same field names).
+template <typename Request>
+absl::Status CopyPromptOptions(const Request& request, engine::GenerateInput* in) {
+  if (request.has_add_generation_prompt()) {
+    in->add_generation_prompt = request.add_generation_prompt();
+  }
+  if (request.has_add_special_tokens()) in->add_special_tokens = request.add_special_tokens();
+  if (request.has_chat_template_kwargs()) {
+    absl::StatusOr<nlohmann::json> kwargs = StructToJson(request.chat_template_kwargs());
+    if (!kwargs.ok()) return kwargs.status();
+    in->template_kwargs = *std::move(kwargs);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<engine::GenerateCall> GenerateCallFromProto(const v1::GenerateRequest& request) {
@@ -81,14 +96,7 @@ absl::StatusOr<engine::GenerateCall> GenerateCallFromProto(const v1::GenerateReq
       return absl::InvalidArgumentError(
           "one of 'prompt', 'messages' or 'prompt_token_ids' is required");
   }
-  if (request.has_add_generation_prompt())
-    in.add_generation_prompt = request.add_generation_prompt();
-  if (request.has_add_special_tokens()) in.add_special_tokens = request.add_special_tokens();
-  if (request.has_chat_template_kwargs()) {
-    absl::StatusOr<nlohmann::json> kwargs = StructToJson(request.chat_template_kwargs());
-    if (!kwargs.ok()) return kwargs.status();
-    in.template_kwargs = *std::move(kwargs);
-  }
+  if (absl::Status s = CopyPromptOptions(request, &in); !s.ok()) return s;
   switch (request.truncation()) {
     case v1::TRUNCATION_START:
       call.truncation = engine::PromptTruncation::kKeepEnd;
@@ -149,14 +157,7 @@ absl::StatusOr<engine::GenerateInput> GenerateInputFromTokenize(
     default:
       return absl::InvalidArgumentError("one of 'text' or 'messages' is required");
   }
-  if (request.has_add_generation_prompt())
-    in.add_generation_prompt = request.add_generation_prompt();
-  if (request.has_add_special_tokens()) in.add_special_tokens = request.add_special_tokens();
-  if (request.has_chat_template_kwargs()) {
-    absl::StatusOr<nlohmann::json> kwargs = StructToJson(request.chat_template_kwargs());
-    if (!kwargs.ok()) return kwargs.status();
-    in.template_kwargs = *std::move(kwargs);
-  }
+  if (absl::Status s = CopyPromptOptions(request, &in); !s.ok()) return s;
   return in;
 }
 

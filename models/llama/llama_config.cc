@@ -26,6 +26,12 @@ absl::Status Positive(const std::string& key, int64_t value, int64_t limit) {
 absl::StatusOr<LlamaConfig> LlamaConfigFromGguf(const GgufFile& file) {
   LlamaConfig c;
   TF_ASSIGN_OR_RETURN(c.architecture, file.architecture());
+  if (c.architecture != "llama" && c.architecture != "mistral" && c.architecture != "qwen2") {
+    return absl::InvalidArgumentError(absl::StrCat("GGUF architecture '", c.architecture, "' in '",
+                                                   file.path(),
+                                                   "' is not supported (llama, mistral and qwen2 "
+                                                   "are)"));
+  }
   const std::string p = c.architecture + ".";
   auto u32 = [&](const std::string& key) { return file.GetU32(key); };
   auto f32 = [&](const std::string& key) { return file.GetF32(key); };

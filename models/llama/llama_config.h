@@ -27,9 +27,9 @@ struct LlamaConfig {
   backends::cpu::RopeParams rope;
 };
 
-// INVALID_ARGUMENT naming the key for missing or inconsistent values (heads not dividing the
-// hidden size, kv heads not dividing heads, ...); UNIMPLEMENTED for rope scaling types other
-// than none and linear.
+// INVALID_ARGUMENT for an architecture other than llama, mistral and qwen2, and naming the key
+// for missing or inconsistent values (heads not dividing the hidden size, kv heads not dividing
+// heads, ...); UNIMPLEMENTED for rope scaling types other than none and linear.
 absl::StatusOr<LlamaConfig> LlamaConfigFromGguf(const GgufFile& file);
 
 }  // namespace trustformers::models

@@ -34,6 +34,9 @@ class LlamaModel final : public DecoderModel {
   static absl::StatusOr<std::unique_ptr<LlamaModel>> FromHfFolder(const std::string& folder);
 
   const LlamaConfig& config() const { return config_; }
+  // The GGUF file the model was built from (its metadata holds the tokenizer); null for a
+  // Hugging Face folder.
+  const GgufFile* gguf() const { return gguf_.get(); }
 
   // DecoderModel.
   const std::string& architecture() const override { return config_.architecture; }
