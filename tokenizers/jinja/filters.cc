@@ -234,6 +234,28 @@ absl::StatusOr<Value> DoDefault(const Value& value, CallArgs args) {
   return value;
 }
 
+// `items` in the stable order of `keys` (Python's sorted with key=, reverse=); the first failing
+// comparison (keys of incomparable types) is the error.
+absl::StatusOr<Value> StableSortByKeys(const std::vector<Value>& items,
+                                       const std::vector<Value>& keys, bool reverse) {
+  std::vector<size_t> order(items.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  absl::Status error;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (!error.ok()) return false;
+    absl::StatusOr<int> c = reverse ? Compare(keys[b], keys[a]) : Compare(keys[a], keys[b]);
+    if (!c.ok()) {
+      error = c.status();
+      return false;
+    }
+    return *c < 0;
+  });
+  JINJA_RETURN_IF_ERROR(error);
+  std::vector<Value> sorted;
+  for (size_t i : order) sorted.push_back(items[i]);
+  return Value::List(std::move(sorted));
+}
+
 absl::StatusOr<Value> DoDictSort(Interpreter& interpreter, const Value& value, CallArgs args) {
   JINJA_ASSIGN_OR_RETURN(BoundArgs bound,
                          Bind("dictsort", std::move(args), {"case_sensitive", "by", "reverse"}));
@@ -258,22 +280,7 @@ absl::StatusOr<Value> DoDictSort(Interpreter& interpreter, const Value& value, C
     keys.push_back(SortKey(position == 0 ? key : item, case_sensitive));
   }
   JINJA_RETURN_IF_ERROR(interpreter.Charge(SortCost(value, items.size())));
-  std::vector<size_t> order(items.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  absl::Status error;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    if (!error.ok()) return false;
-    absl::StatusOr<int> c = reverse ? Compare(keys[b], keys[a]) : Compare(keys[a], keys[b]);
-    if (!c.ok()) {
-      error = c.status();
-      return false;
-    }
-    return *c < 0;
-  });
-  JINJA_RETURN_IF_ERROR(error);
-  std::vector<Value> sorted;
-  for (size_t i : order) sorted.push_back(items[i]);
-  return Value::List(std::move(sorted));
+  return StableSortByKeys(items, keys, reverse);
 }
 
 absl::StatusOr<Value> DoFirst(Interpreter& interpreter, const Value& value) {
@@ -623,22 +630,7 @@ absl::StatusOr<Value> DoSort(Interpreter& interpreter, const Value& value, CallA
     keys.push_back(Value::List(std::move(parts)));
   }
   JINJA_RETURN_IF_ERROR(interpreter.Charge(SortCost(Value::List(keys), items.size())));
-  std::vector<size_t> order(items.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  absl::Status error;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    if (!error.ok()) return false;
-    absl::StatusOr<int> c = reverse ? Compare(keys[b], keys[a]) : Compare(keys[a], keys[b]);
-    if (!c.ok()) {
-      error = c.status();
-      return false;
-    }
-    return *c < 0;
-  });
-  JINJA_RETURN_IF_ERROR(error);
-  std::vector<Value> sorted;
-  for (size_t i : order) sorted.push_back(items[i]);
-  return Value::List(std::move(sorted));
+  return StableSortByKeys(items, keys, reverse);
 }
 
 absl::StatusOr<Value> DoSum(Interpreter& interpreter, const Value& value, CallArgs args) {

@@ -2,8 +2,6 @@
 // GGUF file, and a tiny byte-level vocabulary tests can build tokenizers from.
 #pragma once
 
-#include <zlib.h>
-
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +12,7 @@
 #include "tokenizers/bpe_tokenizer.h"
 #include "tokenizers/bpe_vocab.h"
 #include "tokenizers/byte_level.h"
+#include "unit/gzip_file.h"
 #include "unit/models/model_fixtures.h"
 
 namespace trustformers::tokenizers::testing {
@@ -27,20 +26,7 @@ inline std::string SmolLmGgufPath() {
          "/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
-inline std::string ReadGzip(const std::string& path) {
-  gzFile file = gzopen(path.c_str(), "rb");
-  INFO(path);
-  REQUIRE(file != nullptr);
-  std::string text;
-  std::vector<char> buffer(1 << 16);
-  int read;
-  while ((read = gzread(file, buffer.data(), static_cast<unsigned>(buffer.size()))) > 0) {
-    text.append(buffer.data(), static_cast<size_t>(read));
-  }
-  gzclose(file);
-  REQUIRE(read == 0);
-  return text;
-}
+using trustformers::testing::ReadGzip;
 
 // The GGUF file's tokenizer (run `make fetch-models` first).
 inline std::unique_ptr<BpeTokenizer> LoadSmolLmGguf() {

@@ -3,8 +3,6 @@
 // language snippet, must render byte for byte as jinja2 did; where jinja2 raised, rendering must
 // fail too, with jinja2's message (a raise_exception() message verbatim, any other after the
 // template position).
-#include <zlib.h>
-
 #include <algorithm>
 #include <ctime>
 #include <map>
@@ -18,6 +16,7 @@
 #include "catch2/catch.hpp"
 #include "nlohmann/json.hpp"
 #include "tokenizers/chat_template.h"
+#include "unit/gzip_file.h"
 
 namespace trustformers::tokenizers {
 namespace {
@@ -25,15 +24,7 @@ namespace {
 using ordered_json = nlohmann::ordered_json;
 
 std::vector<std::string> ReadGzipLines(const std::string& path) {
-  gzFile file = gzopen(path.c_str(), "rb");
-  INFO(path);
-  REQUIRE(file != nullptr);
-  std::string text;
-  char buffer[1 << 16];
-  int read;
-  while ((read = gzread(file, buffer, sizeof(buffer))) > 0) text.append(buffer, read);
-  gzclose(file);
-  REQUIRE(read == 0);
+  const std::string text = trustformers::testing::ReadGzip(path);
   std::vector<std::string> lines;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     lines.emplace_back(line);

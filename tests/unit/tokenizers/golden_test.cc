@@ -1,8 +1,6 @@
 // The committed reference fixtures (tests/golden/tokenizers/, made by make_fixtures.py with
 // Hugging Face tokenizers): every corpus line must encode to exactly the recorded ids, type ids
 // and byte offsets, and every case (pairs, truncation, padding, batches, decoding) must match.
-#include <zlib.h>
-
 #include <sstream>
 #include <string>
 #include <vector>
@@ -14,6 +12,7 @@
 #include "catch2/catch.hpp"
 #include "nlohmann/json.hpp"
 #include "tokenizers/tokenizer.h"
+#include "unit/gzip_file.h"
 #include "unit/tokenizers/tokenizer_test_util.h"
 
 namespace trustformers::tokenizers {
@@ -27,15 +26,7 @@ std::string FixturePath(const std::string& name) {
 
 // The lines of a gzip file, without '#' comment lines.
 std::vector<std::string> ReadGzipLines(const std::string& path) {
-  gzFile file = gzopen(path.c_str(), "rb");
-  INFO(path);
-  REQUIRE(file != nullptr);
-  std::string text;
-  char buffer[1 << 16];
-  int read;
-  while ((read = gzread(file, buffer, sizeof(buffer))) > 0) text.append(buffer, read);
-  gzclose(file);
-  REQUIRE(read == 0);
+  const std::string text = trustformers::testing::ReadGzip(path);
   std::vector<std::string> lines;
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     if (line[0] != '#') lines.emplace_back(line);
