@@ -10,6 +10,8 @@ find_package(nlohmann_json CONFIG REQUIRED)
 find_program(TF_PROTOC protoc REQUIRED)
 find_program(TF_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
 find_package(OpenSSL REQUIRED)
+# Header-only Beast/Asio for the REST gateway (Debian's libboost-dev).
+find_package(Boost 1.74 REQUIRED)
 # oneDNN (Debian's build uses OpenMP, and its CMake package asks for OpenCL, the runtime of its
 # GPU engine: ocl-icd-opencl-dev): our CPU kernels use the same OpenMP runtime, so every
 # kernel shares one thread pool.

@@ -30,6 +30,51 @@ struct ServerConfig {
   bool operator==(const ServerConfig&) const = default;
 };
 
+struct HttpConfig {
+  // host:port the REST gateway (OpenAI-compatible routes, JSON mirror of the gRPC API, health,
+  // metrics) listens on; port 0 picks a free port. Empty: no REST gateway.
+  std::string address = "0.0.0.0:8080";
+  // Threads running the gateway's sockets; they never wait on a model, so a few serve thousands of
+  // connections (streams included).
+  int64_t io_threads = 2;
+  // Largest request body; a larger one is refused with 413 before it is read.
+  int64_t max_body_bytes = 16 * 1024 * 1024;
+  // Time a client has to send a request's headers, and then its body, once it started sending.
+  double header_timeout_s = 10.0;
+  double body_timeout_s = 60.0;
+  // A keep-alive connection with no request for this long is closed.
+  double idle_timeout_s = 60.0;
+  // A response the client reads no byte of for this long ends the connection (slow readers).
+  double write_timeout_s = 60.0;
+  // Open connections at most; more are answered 503 and closed.
+  int64_t max_connections = 10000;
+
+  bool operator==(const HttpConfig&) const = default;
+};
+
+struct AuthConfig {
+  // A file with one API key per line (blank lines and # comments ignored).
+  std::string api_keys_file;
+  // An environment variable with comma-separated API keys, read at start-up.
+  std::string api_keys_env = "TRUSTFORMERS_API_KEYS";
+  // With keys configured, /healthz, /readyz, /metrics and grpc.health.v1.Health still answer
+  // without one when true (probes and scrapers usually carry no key).
+  bool open_health_and_metrics = true;
+
+  bool operator==(const AuthConfig&) const = default;
+};
+
+struct TlsConfig {
+  // PEM certificate chain and private key; both set turns TLS on for gRPC and HTTP.
+  std::string cert_file;
+  std::string key_file;
+  // PEM CA bundle; when set, clients must present a certificate it signed (mutual TLS).
+  std::string client_ca_file;
+
+  bool enabled() const { return !cert_file.empty(); }
+  bool operator==(const TlsConfig&) const = default;
+};
+
 struct ModelConfig {
   // Name clients put in each request's `model` field.
   std::string name;
@@ -43,6 +88,9 @@ struct ModelConfig {
 
 struct Config {
   ServerConfig server;
+  HttpConfig http;
+  AuthConfig auth;
+  TlsConfig tls;
   LoggingConfig logging;
   // Folder relative model paths resolve against. Empty: $TRUSTFORMERS_HOME, else
   // ~/.cache/trustformers/models (where scripts/fetch-models.sh puts the default models).

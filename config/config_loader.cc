@@ -115,6 +115,17 @@ class Reader {
     return absl::OkStatus();
   }
 
+  absl::Status Boolean(const YAML::Node& node, const std::string& path, bool* out) const {
+    if (node.IsScalar()) {
+      const std::string value = absl::AsciiStrToLower(node.Scalar());
+      if (value == "true" || value == "false") {
+        *out = value == "true";
+        return absl::OkStatus();
+      }
+    }
+    return Error(node.Mark(), path, absl::StrCat("expected true or false, got ", NodeKind(node)));
+  }
+
   // A string that `check` accepts; `check` returns an empty string or the reason it refuses.
   absl::Status CheckedString(const YAML::Node& node, const std::string& path,
                              const std::function<std::string(const std::string&)>& check,
@@ -147,6 +158,66 @@ absl::Status ReadServer(const Reader& r, const YAML::Node& node, const std::stri
                     {"shutdown_grace_period_s", [&](const YAML::Node& n, const std::string& p) {
                        return r.Number(n, p, 0.0, 3600.0, &out->shutdown_grace_period_s);
                      }}});
+}
+
+std::string HttpAddressProblem(const std::string& address) {
+  return address.empty() ? "" : ListenAddressProblem(address);
+}
+
+absl::Status ReadHttp(const Reader& r, const YAML::Node& node, const std::string& path,
+                      HttpConfig* out) {
+  auto seconds = [&](double* field) {
+    return [&r, field](const YAML::Node& n, const std::string& p) {
+      return r.Number(n, p, 0.001, 86400.0, field);
+    };
+  };
+  return r.Mapping(node, path,
+                   {{"address",
+                     [&](const YAML::Node& n, const std::string& p) {
+                       return r.CheckedString(n, p, HttpAddressProblem, &out->address);
+                     }},
+                    {"io_threads",
+                     [&](const YAML::Node& n, const std::string& p) {
+                       return r.Integer(n, p, 1, 256, &out->io_threads);
+                     }},
+                    {"max_body_bytes",
+                     [&](const YAML::Node& n, const std::string& p) {
+                       return r.Integer(n, p, 1024, int64_t{2} * 1024 * 1024 * 1024 - 1,
+                                        &out->max_body_bytes);
+                     }},
+                    {"header_timeout_s", seconds(&out->header_timeout_s)},
+                    {"body_timeout_s", seconds(&out->body_timeout_s)},
+                    {"idle_timeout_s", seconds(&out->idle_timeout_s)},
+                    {"write_timeout_s", seconds(&out->write_timeout_s)},
+                    {"max_connections", [&](const YAML::Node& n, const std::string& p) {
+                       return r.Integer(n, p, 1, 1000000, &out->max_connections);
+                     }}});
+}
+
+absl::Status ReadAuth(const Reader& r, const YAML::Node& node, const std::string& path,
+                      AuthConfig* out) {
+  return r.Mapping(
+      node, path,
+      {{"api_keys_file", [&](const YAML::Node& n,
+                             const std::string& p) { return r.String(n, p, &out->api_keys_file); }},
+       {"api_keys_env", [&](const YAML::Node& n,
+                            const std::string& p) { return r.String(n, p, &out->api_keys_env); }},
+       {"open_health_and_metrics", [&](const YAML::Node& n, const std::string& p) {
+          return r.Boolean(n, p, &out->open_health_and_metrics);
+        }}});
+}
+
+absl::Status ReadTls(const Reader& r, const YAML::Node& node, const std::string& path,
+                     TlsConfig* out) {
+  return r.Mapping(
+      node, path,
+      {{"cert_file",
+        [&](const YAML::Node& n, const std::string& p) { return r.String(n, p, &out->cert_file); }},
+       {"key_file",
+        [&](const YAML::Node& n, const std::string& p) { return r.String(n, p, &out->key_file); }},
+       {"client_ca_file", [&](const YAML::Node& n, const std::string& p) {
+          return r.String(n, p, &out->client_ca_file);
+        }}});
 }
 
 absl::Status ReadLogging(const Reader& r, const YAML::Node& node, const std::string& path,
@@ -229,6 +300,12 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml_text, absl::string_vie
         root, "",
         {{"server", [&](const YAML::Node& n,
                         const std::string& p) { return ReadServer(r, n, p, &config.server); }},
+         {"http", [&](const YAML::Node& n,
+                      const std::string& p) { return ReadHttp(r, n, p, &config.http); }},
+         {"auth", [&](const YAML::Node& n,
+                      const std::string& p) { return ReadAuth(r, n, p, &config.auth); }},
+         {"tls",
+          [&](const YAML::Node& n, const std::string& p) { return ReadTls(r, n, p, &config.tls); }},
          {"logging", [&](const YAML::Node& n,
                          const std::string& p) { return ReadLogging(r, n, p, &config.logging); }},
          {"model_dir", [&](const YAML::Node& n,
@@ -263,6 +340,16 @@ absl::Status ValidateConfig(const Config& config, absl::string_view source_name)
   };
   if (std::string p = ListenAddressProblem(config.server.grpc_address); !p.empty()) {
     return invalid("server.grpc_address", p);
+  }
+  if (std::string p = HttpAddressProblem(config.http.address); !p.empty()) {
+    return invalid("http.address", p);
+  }
+  if (config.tls.cert_file.empty() != config.tls.key_file.empty()) {
+    return invalid("tls", "cert_file and key_file must be set together");
+  }
+  if (!config.tls.client_ca_file.empty() && config.tls.cert_file.empty()) {
+    return invalid("tls.client_ca_file",
+                   "client certificates need TLS: set cert_file and key_file");
   }
   if (std::string p = LogLevelProblem(config.logging.level); !p.empty()) {
     return invalid("logging.level", p);

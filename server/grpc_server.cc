@@ -1,5 +1,8 @@
 #include "server/grpc_server.h"
 
+#include <fstream>
+#include <sstream>
+
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -13,21 +16,57 @@ namespace {
 constexpr const char* kServiceNames[] = {"trustformers.v1.Inference", "trustformers.v1.Models",
                                          "trustformers.v1.FineTuning"};
 
+absl::StatusOr<std::string> ReadPemFile(const std::string& path, const char* key) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in || text.str().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls.", key, ": cannot read '", path, "' (missing, empty or unreadable)"));
+  }
+  return text.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const config::TlsConfig& tls) {
+  if (!tls.enabled()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions options;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  absl::StatusOr<std::string> cert = ReadPemFile(tls.cert_file, "cert_file");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPemFile(tls.key_file, "key_file");
+  if (!key.ok()) return key.status();
+  pair.cert_chain = *std::move(cert);
+  pair.private_key = *std::move(key);
+  options.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!tls.client_ca_file.empty()) {
+    absl::StatusOr<std::string> roots = ReadPemFile(tls.client_ca_file, "client_ca_file");
+    if (!roots.ok()) return roots.status();
+    options.pem_root_certs = *std::move(roots);
+    options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(options);
+}
+
 }  // namespace
 
-GrpcServer::GrpcServer(const engine::ModelRegistry* registry)
-    : models_service_(registry), inference_service_(registry) {}
+GrpcServer::GrpcServer(const engine::ModelRegistry* registry, Authorizer authorizer)
+    : models_service_(registry, authorizer), inference_service_(registry, authorizer) {}
 
 GrpcServer::~GrpcServer() {
   if (!shut_down_) Shutdown(std::chrono::milliseconds(0));
 }
 
-absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
-    const config::ServerConfig& config, const engine::ModelRegistry* registry) {
-  std::unique_ptr<GrpcServer> server(new GrpcServer(registry));
+absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const config::Config& full_config,
+                                                              const engine::ModelRegistry* registry,
+                                                              Authorizer authorizer) {
+  const config::ServerConfig& config = full_config.server;
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      Credentials(full_config.tls);
+  if (!credentials.ok()) return credentials.status();
+  std::unique_ptr<GrpcServer> server(new GrpcServer(registry, std::move(authorizer)));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.grpc_address, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(config.grpc_address, *credentials, &server->port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_receive_message_bytes));
   builder.RegisterService(&server->inference_service_);
   builder.RegisterService(&server->models_service_);
@@ -47,7 +86,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::StartInProcess(
     const engine::ModelRegistry* registry) {
-  std::unique_ptr<GrpcServer> server(new GrpcServer(registry));
+  std::unique_ptr<GrpcServer> server(new GrpcServer(registry, {}));
   grpc::ServerBuilder builder;
   builder.RegisterService(&server->inference_service_);
   builder.RegisterService(&server->models_service_);

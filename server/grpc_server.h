@@ -20,10 +20,13 @@ namespace trustformers::server {
 
 class GrpcServer {
  public:
-  // Listens on config.grpc_address with health NOT_SERVING. UNAVAILABLE when the address cannot
-  // be bound (in use, no permission). `registry` must outlive the server.
-  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const config::ServerConfig& config,
-                                                           const engine::ModelRegistry* registry);
+  // Listens on config.server.grpc_address with health NOT_SERVING, over TLS when config.tls
+  // names a certificate. UNAVAILABLE when the address cannot be bound (in use, no permission),
+  // INVALID_ARGUMENT for unreadable TLS files. `registry` must outlive the server; `authorizer`
+  // checks every call but the health service's.
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const config::Config& config,
+                                                           const engine::ModelRegistry* registry,
+                                                           Authorizer authorizer = {});
 
   // No listening port: callers reach it through InProcessChannel() only (the one-process CLI).
   static absl::StatusOr<std::unique_ptr<GrpcServer>> StartInProcess(
@@ -48,7 +51,7 @@ class GrpcServer {
   void Shutdown(std::chrono::milliseconds grace);
 
  private:
-  explicit GrpcServer(const engine::ModelRegistry* registry);
+  GrpcServer(const engine::ModelRegistry* registry, Authorizer authorizer);
 
   ModelsService models_service_;
   InferenceService inference_service_;

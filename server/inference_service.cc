@@ -86,6 +86,9 @@ absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> InferenceService::Encoder
 grpc::ServerUnaryReactor* InferenceService::Embed(grpc::CallbackServerContext* context,
                                                   const v1::EmbedRequest* request,
                                                   v1::EmbedResponse* response) {
+  if (absl::Status s = AuthorizeCall(authorizer_, context); !s.ok()) {
+    return FinishUnary(context, s);
+  }
   if (absl::Status s = CheckRequestId(request->request_id()); !s.ok())
     return FinishUnary(context, s);
   absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> encoder =
@@ -146,6 +149,9 @@ grpc::ServerUnaryReactor* InferenceService::Embed(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* InferenceService::Classify(grpc::CallbackServerContext* context,
                                                      const v1::ClassifyRequest* request,
                                                      v1::ClassifyResponse* response) {
+  if (absl::Status s = AuthorizeCall(authorizer_, context); !s.ok()) {
+    return FinishUnary(context, s);
+  }
   if (absl::Status s = CheckRequestId(request->request_id()); !s.ok())
     return FinishUnary(context, s);
   absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> encoder =
@@ -202,6 +208,9 @@ grpc::ServerUnaryReactor* InferenceService::Classify(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext* context,
                                                      const v1::TokenizeRequest* request,
                                                      v1::TokenizeResponse* response) {
+  if (absl::Status s = AuthorizeCall(authorizer_, context); !s.ok()) {
+    return FinishUnary(context, s);
+  }
   if (absl::StatusOr<engine::ModelEntry> entry = ReadyModel(request->model());
       entry.ok() && entry->decoder != nullptr) {
     if (request->return_offsets()) {
@@ -250,6 +259,9 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerContext* context,
                                                        const v1::DetokenizeRequest* request,
                                                        v1::DetokenizeResponse* response) {
+  if (absl::Status s = AuthorizeCall(authorizer_, context); !s.ok()) {
+    return FinishUnary(context, s);
+  }
   if (absl::StatusOr<engine::ModelEntry> entry = ReadyModel(request->model());
       entry.ok() && entry->decoder != nullptr) {
     absl::StatusOr<std::string> text = entry->decoder->Detokenize(
@@ -277,6 +289,7 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
     reactor->Finish(ToGrpcStatus(status));
     return reactor;
   };
+  if (absl::Status s = AuthorizeCall(authorizer_, context); !s.ok()) return refuse(s);
   if (absl::Status s = CheckRequestId(request->request_id()); !s.ok()) return refuse(s);
   absl::StatusOr<engine::ModelEntry> entry = ReadyModel(request->model());
   if (!entry.ok()) return refuse(entry.status());

@@ -6,14 +6,16 @@
 #include <atomic>
 
 #include "engine/model_registry.h"
+#include "server/call_authorizer.h"
 #include "trustformers/v1/inference.grpc.pb.h"
 
 namespace trustformers::server {
 
 class InferenceService final : public v1::Inference::CallbackService {
  public:
-  // `registry` must outlive the service.
-  explicit InferenceService(const engine::ModelRegistry* registry) : registry_(registry) {}
+  // `registry` must outlive the service. `authorizer` checks each call's API key.
+  explicit InferenceService(const engine::ModelRegistry* registry, Authorizer authorizer = {})
+      : registry_(registry), authorizer_(std::move(authorizer)) {}
 
   grpc::ServerUnaryReactor* Embed(grpc::CallbackServerContext* context,
                                   const v1::EmbedRequest* request,
@@ -40,6 +42,7 @@ class InferenceService final : public v1::Inference::CallbackService {
   std::string RequestId(const std::string& given, const char* prefix);
 
   const engine::ModelRegistry* registry_;
+  Authorizer authorizer_;
   std::atomic<uint64_t> next_request_id_{1};
 };
 

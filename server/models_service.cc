@@ -63,6 +63,9 @@ void ToProto(const engine::ModelEntry& entry, v1::ModelInfo* out) {
 grpc::ServerUnaryReactor* ModelsService::ListModels(grpc::CallbackServerContext* context,
                                                     const v1::ListModelsRequest* /*request*/,
                                                     v1::ListModelsResponse* response) {
+  if (absl::Status s = AuthorizeCall(authorizer_, context); !s.ok()) {
+    return FinishUnary(context, s);
+  }
   for (const engine::ModelEntry& entry : registry_->List()) {
     ToProto(entry, response->add_models());
   }
@@ -72,6 +75,9 @@ grpc::ServerUnaryReactor* ModelsService::ListModels(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ModelsService::GetModel(grpc::CallbackServerContext* context,
                                                   const v1::GetModelRequest* request,
                                                   v1::ModelInfo* response) {
+  if (absl::Status s = AuthorizeCall(authorizer_, context); !s.ok()) {
+    return FinishUnary(context, s);
+  }
   if (request->name().empty()) {
     return FinishUnary(context, absl::InvalidArgumentError("GetModel: 'name' is required"));
   }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "engine/model_registry.h"
+#include "server/call_authorizer.h"
 #include "trustformers/v1/models.grpc.pb.h"
 
 namespace trustformers::server {
@@ -9,7 +10,8 @@ namespace trustformers::server {
 class ModelsService final : public v1::Models::CallbackService {
  public:
   // `registry` must outlive the service.
-  explicit ModelsService(const engine::ModelRegistry* registry) : registry_(registry) {}
+  explicit ModelsService(const engine::ModelRegistry* registry, Authorizer authorizer = {})
+      : registry_(registry), authorizer_(std::move(authorizer)) {}
 
   grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
                                        const v1::ListModelsRequest* request,
@@ -20,6 +22,7 @@ class ModelsService final : public v1::Models::CallbackService {
 
  private:
   const engine::ModelRegistry* registry_;
+  Authorizer authorizer_;
 };
 
 // Engine entry -> wire message.

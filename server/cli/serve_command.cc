@@ -1,5 +1,6 @@
 // `trustformers serve`: load the config, start the gRPC front end, load the models, serve until
 // SIGTERM/SIGINT, drain, exit 0.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -15,6 +16,7 @@
 #include "server/cli/commands.h"
 #include "server/fmt_absl.h"
 #include "server/grpc_server.h"
+#include "server/http/gateway.h"
 #include "server/logging.h"
 #include "server/shutdown_signals.h"
 #include "spdlog/spdlog.h"
@@ -25,9 +27,21 @@ namespace {
 struct ServeOptions {
   std::string config_path = "config/default.yaml";
   std::string grpc_address;
+  std::string http_address;
   std::string log_level;
   std::string port_file;
+  std::string http_port_file;
 };
+
+// Written whole then renamed, so a reader never sees a partial number.
+void WritePortFile(const std::string& path, int port) {
+  if (path.empty()) return;
+  const std::string temp = path + ".tmp";
+  std::ofstream(temp) << port << "\n";
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  if (ec) spdlog::warn("cannot write port file {}: {}", path, ec.message());
+}
 
 int Serve(const ServeOptions& options) {
   server::BlockShutdownSignals();  // before gRPC or anything else starts a thread
@@ -46,6 +60,14 @@ int Serve(const ServeOptions& options) {
     }
     config.server.grpc_address = options.grpc_address;
   }
+  if (!options.http_address.empty()) {
+    if (std::string problem = config::ListenAddressProblem(options.http_address);
+        !problem.empty()) {
+      std::cerr << "trustformers: --http-address: " << problem << "\n";
+      return 2;
+    }
+    config.http.address = options.http_address;
+  }
   if (absl::Status status = server::SetUpLogging(config.logging, options.log_level); !status.ok()) {
     std::cerr << "trustformers: " << status.message() << "\n";
     return 2;
@@ -53,23 +75,34 @@ int Serve(const ServeOptions& options) {
   spdlog::info("trustformers {} starting with {}; backends: {}", kVersion, options.config_path,
                absl::StrJoin(backends::CompiledBackends(), ", "));
 
+  server::Authorizer authorizer;  // API keys: wired in by the auth change
   engine::ModelRegistry registry(config);
   absl::StatusOr<std::unique_ptr<server::GrpcServer>> started =
-      server::GrpcServer::Start(config.server, &registry);
+      server::GrpcServer::Start(config, &registry, authorizer);
   if (!started.ok()) {
     spdlog::error("{}", started.status().message());
     return 1;
   }
   server::GrpcServer& grpc_server = **started;
   spdlog::info("gRPC listening on {} (port {})", config.server.grpc_address, grpc_server.port());
-  if (!options.port_file.empty()) {
-    // Written whole then renamed, so a reader never sees a partial number.
-    const std::string temp = options.port_file + ".tmp";
-    std::ofstream(temp) << grpc_server.port() << "\n";
-    std::error_code ec;
-    std::filesystem::rename(temp, options.port_file, ec);
-    if (ec) spdlog::warn("cannot write port file {}: {}", options.port_file, ec.message());
+  std::unique_ptr<server::http::Gateway> gateway;
+  if (!config.http.address.empty()) {
+    server::http::GatewayOptions gateway_options;
+    gateway_options.authorizer = authorizer;
+    absl::StatusOr<std::unique_ptr<server::http::Gateway>> gateway_started =
+        server::http::Gateway::Start(config, &registry, grpc_server.InProcessChannel(),
+                                     std::move(gateway_options));
+    if (!gateway_started.ok()) {
+      spdlog::error("{}", gateway_started.status().message());
+      grpc_server.Shutdown(std::chrono::milliseconds(0));
+      return 1;
+    }
+    gateway = *std::move(gateway_started);
+    spdlog::info("HTTP listening on {} (port {}){}", config.http.address, gateway->port(),
+                 config.tls.enabled() ? " with TLS" : "");
+    WritePortFile(options.http_port_file, gateway->port());
   }
+  WritePortFile(options.port_file, grpc_server.port());
 
   // Serialises "start serving" against "start draining" so a signal during model loading can
   // never be followed by SERVING.
@@ -80,11 +113,13 @@ int Serve(const ServeOptions& options) {
     std::lock_guard lock(serving_mutex);
     draining = true;
     grpc_server.SetServing(false);
+    if (gateway != nullptr) gateway->SetDraining();
     stop.Notify();
   });
 
   if (absl::Status status = registry.LoadConfiguredModels(); !status.ok()) {
     spdlog::error("start-up failed: {}", status.message());
+    if (gateway != nullptr) gateway->Shutdown(std::chrono::milliseconds(0));
     grpc_server.Shutdown(std::chrono::milliseconds(0));
     return 1;
   }
@@ -102,7 +137,12 @@ int Serve(const ServeOptions& options) {
   const auto grace = std::chrono::milliseconds(
       static_cast<int64_t>(config.server.shutdown_grace_period_s * 1000.0));
   spdlog::info("health NOT_SERVING; letting calls in flight finish for up to {} ms", grace.count());
-  grpc_server.Shutdown(grace);
+  // HTTP first: its requests are calls on the gRPC services, which must outlive them.
+  const auto started_drain = std::chrono::steady_clock::now();
+  if (gateway != nullptr) gateway->Shutdown(grace);
+  const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started_drain);
+  grpc_server.Shutdown(std::max(std::chrono::milliseconds(0), grace - spent));
   spdlog::info("stopped");
   return 0;
 }
@@ -111,15 +151,19 @@ int Serve(const ServeOptions& options) {
 
 void AddServeCommand(CLI::App& app, int* exit_code) {
   auto options = std::make_shared<ServeOptions>();
-  CLI::App* cmd = app.add_subcommand("serve", "Serve the configured models over gRPC");
+  CLI::App* cmd = app.add_subcommand("serve", "Serve the configured models over gRPC and HTTP");
   cmd->add_option("-c,--config", options->config_path, "YAML configuration file")
       ->capture_default_str();
   cmd->add_option("--grpc-address", options->grpc_address,
                   "Override server.grpc_address (host:port)");
+  cmd->add_option("--http-address", options->http_address,
+                  "Override http.address (host:port) of the REST gateway");
   cmd->add_option("--log-level", options->log_level,
                   "Override logging.level (trace, debug, info, warn, error, critical, off)");
   cmd->add_option("--port-file", options->port_file,
                   "Write the bound gRPC port to this file once listening (for port 0)");
+  cmd->add_option("--http-port-file", options->http_port_file,
+                  "Write the bound HTTP port to this file once listening (for port 0)");
   cmd->callback([options, exit_code] { *exit_code = Serve(*options); });
 }
 

@@ -30,18 +30,33 @@ class Server:
     def __init__(self, config_path, extra_args=(), env=None):
         self.workdir = Path(tempfile.mkdtemp(prefix="tf-e2e-"))
         self.port_file = self.workdir / "port"
+        self.http_port_file = self.workdir / "http-port"
         self.log_path = self.workdir / "stderr.log"
         self._log = open(self.log_path, "wb")
         args = [BINARY, "serve", "--config", str(config_path), "--grpc-address", "127.0.0.1:0",
-                "--port-file", str(self.port_file), *extra_args]
+                "--port-file", str(self.port_file), "--http-address", "127.0.0.1:0",
+                "--http-port-file", str(self.http_port_file), *extra_args]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self._log,
                                         env={**os.environ, **(env or {})})
         self.port = None
+        self._http_port = None
         self._channel = None
 
     @property
     def address(self):
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def http_port(self):
+        """The REST gateway's port (written before the gRPC port file)."""
+        if self._http_port is None:
+            self.wait_for_port()
+            self._http_port = int(self.http_port_file.read_text())
+        return self._http_port
+
+    @property
+    def base_url(self):
+        return f"http://127.0.0.1:{self.http_port}"
 
     @property
     def channel(self):

@@ -10,7 +10,8 @@ from conftest import BINARY, DEFAULT_CONFIG
 
 def serve(config_path, *extra, timeout=30):
     return subprocess.run([BINARY, "serve", "--config", str(config_path),
-                           "--grpc-address", "127.0.0.1:0", *extra],
+                           "--grpc-address", "127.0.0.1:0", "--http-address", "127.0.0.1:0",
+                           *extra],
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -60,7 +61,8 @@ def test_port_in_use_fails_startup(write_config):
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run([BINARY, "serve", "--config", str(DEFAULT_CONFIG),
-                                 "--grpc-address", f"127.0.0.1:{port}"],
+                                 "--grpc-address", f"127.0.0.1:{port}",
+                                 "--http-address", "127.0.0.1:0"],
                                 capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert f"cannot listen for gRPC on '127.0.0.1:{port}'" in result.stderr

@@ -1,0 +1,75 @@
+#include "server/http/grpc_bridge.h"
+
+namespace trustformers::server::http {
+namespace {
+
+// Owns itself until gRPC reports the end (OnDone); the exchange's cancel hook holds only a weak
+// reference, so a late disconnect never touches a finished call.
+class GenerateStream final : public grpc::ClientReadReactor<v1::GenerateResponse> {
+ public:
+  GenerateStream(v1::GenerateRequest request,
+                 std::function<void(const v1::GenerateResponse&)> on_message,
+                 std::function<void(const grpc::Status&)> on_done)
+      : request_(std::move(request)),
+        on_message_(std::move(on_message)),
+        on_done_(std::move(on_done)) {}
+
+  static void Start(std::shared_ptr<GenerateStream> stream, v1::Inference::Stub& stub) {
+    GenerateStream& self = *stream;
+    self.self_ = std::move(stream);
+    stub.async()->Generate(&self.context_, &self.request_, &self);
+    self.StartRead(&self.response_);
+    self.StartCall();
+  }
+
+  grpc::ClientContext& context() { return context_; }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    on_message_(response_);
+    response_.Clear();
+    StartRead(&response_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    on_done_(status);
+    on_message_ = nullptr;
+    on_done_ = nullptr;
+    self_.reset();  // may destroy this
+  }
+
+ private:
+  grpc::ClientContext context_;
+  v1::GenerateRequest request_;
+  v1::GenerateResponse response_;
+  std::function<void(const v1::GenerateResponse&)> on_message_;
+  std::function<void(const grpc::Status&)> on_done_;
+  std::shared_ptr<GenerateStream> self_;
+};
+
+}  // namespace
+
+GrpcBridge::GrpcBridge(std::shared_ptr<grpc::Channel> channel)
+    : channel_(std::move(channel)),
+      inference_(v1::Inference::NewStub(channel_)),
+      models_(v1::Models::NewStub(channel_)) {}
+
+void GrpcBridge::Prepare(const HttpExchange& exchange, grpc::ClientContext* context) {
+  const std::string& authorization = exchange.request().authorization;
+  if (!authorization.empty()) context->AddMetadata("authorization", authorization);
+}
+
+void GrpcBridge::Generate(const std::shared_ptr<HttpExchange>& exchange,
+                          v1::GenerateRequest request,
+                          std::function<void(const v1::GenerateResponse&)> on_message,
+                          std::function<void(const grpc::Status&)> on_done) {
+  auto stream = std::make_shared<GenerateStream>(std::move(request), std::move(on_message),
+                                                 std::move(on_done));
+  Prepare(*exchange, &stream->context());
+  exchange->OnClientGone([weak = std::weak_ptr<GenerateStream>(stream)] {
+    if (auto alive = weak.lock()) alive->context().TryCancel();
+  });
+  GenerateStream::Start(std::move(stream), *inference_);
+}
+
+}  // namespace trustformers::server::http
