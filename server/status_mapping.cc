@@ -79,9 +79,11 @@ int HttpStatusFor(absl::StatusCode code) {
     case absl::StatusCode::kCancelled:
       return 499;
     case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kOutOfRange:
       return 400;
+    // Well-formed, but the model cannot do it (no chat template, not an encoder): 422.
+    case absl::StatusCode::kFailedPrecondition:
+      return 422;
     case absl::StatusCode::kUnauthenticated:
       return 401;
     case absl::StatusCode::kPermissionDenied:

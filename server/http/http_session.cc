@@ -25,9 +25,6 @@ using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kHeaderLimitBytes = 64 * 1024;
-// Bytes a client may send ahead (pipelining) while a response is pending; past this the session
-// stops reading until the response is out.
-constexpr size_t kReadAheadLimitBytes = 1 << 20;
 constexpr const char* kServerName = "trustformers";
 constexpr double kLingerSeconds = 2.0;
 
@@ -289,10 +286,9 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
                                 self->buffer_.clear();
                                 return self->Watch();
                               }
-                              if (self->active_) {
-                                if (self->buffer_.size() < kReadAheadLimitBytes) self->Watch();
-                                return;
-                              }
+                              // A pipelined request waits in buffer_ until the current response is
+                              // out (the current exchange no longer notices a hang-up meanwhile).
+                              if (self->active_) return;
                               self->ReadHeader();
                             });
   }
@@ -331,6 +327,10 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     if (ec) {
       if (ec == bhttp::error::end_of_stream || ec == net::error::eof || closed_) {
         return CloseSocket();
+      }
+      if (ec == bhttp::error::body_limit) {
+        return RefuseUnparsed(413, absl::StrCat("request body is over the limit of ",
+                                                env_->limits.max_body_bytes, " bytes"));
       }
       if (ec == bhttp::error::header_limit) {
         return RefuseUnparsed(431, "request headers are larger than 64 KiB");
@@ -432,7 +432,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     gone_ = false;
     mode_ = Mode::kNone;
     const uint64_t id = ++exchange_id_;
-    Watch();
+    if (buffer_.size() == 0) Watch();
     auto exchange = std::make_shared<Exchange<Stream>>(this->shared_from_this(), id, request_);
     (*match_.handler)(std::move(exchange));
   }

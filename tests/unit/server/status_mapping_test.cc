@@ -27,6 +27,7 @@ TEST_CASE("status mapping: every absl code has a gRPC code of the same meaning",
 TEST_CASE("status mapping: HTTP statuses", "[server]") {
   CHECK(HttpStatusFor(absl::StatusCode::kOk) == 200);
   CHECK(HttpStatusFor(absl::StatusCode::kInvalidArgument) == 400);
+  CHECK(HttpStatusFor(absl::StatusCode::kFailedPrecondition) == 422);
   CHECK(HttpStatusFor(absl::StatusCode::kUnauthenticated) == 401);
   CHECK(HttpStatusFor(absl::StatusCode::kPermissionDenied) == 403);
   CHECK(HttpStatusFor(absl::StatusCode::kNotFound) == 404);
