@@ -327,9 +327,24 @@ void DecoderEngine::Run() {
       if (queue_.empty()) return;  // stopping
       request = std::move(queue_.front());
       queue_.pop_front();
+      running_.store(1);
     }
     Serve(request);
+    generation_tokens_.fetch_add(request.generated_tokens);
+    prompt_tokens_.fetch_add(static_cast<int64_t>(request.prompt.ids.size()));
+    requests_finished_.fetch_add(1);
+    running_.store(0);
   }
+}
+
+DecoderEngineCounters DecoderEngine::counters() const {
+  DecoderEngineCounters counters;
+  counters.running = running_.load();
+  counters.queued = queued();
+  counters.requests_finished = requests_finished_.load();
+  counters.prompt_tokens = prompt_tokens_.load();
+  counters.generation_tokens = generation_tokens_.load();
+  return counters;
 }
 
 namespace {
@@ -513,6 +528,7 @@ void DecoderEngine::Serve(Request& request) {
     }
   }
   for (const Choice& c : running) usage.completion_tokens += c.stops->generated();
+  request.generated_tokens = usage.completion_tokens;
   sink.OnDone(absl::OkStatus(), usage);
 }
 

@@ -48,6 +48,15 @@ struct PromptTokens {
   std::string text;
 };
 
+// Running totals for metrics, read at scrape time.
+struct DecoderEngineCounters {
+  int64_t running = 0;
+  int64_t queued = 0;
+  int64_t requests_finished = 0;
+  int64_t prompt_tokens = 0;
+  int64_t generation_tokens = 0;
+};
+
 class DecoderEngine {
  public:
   // Opens the GGUF file and builds everything; INVALID_ARGUMENT / UNIMPLEMENTED naming what is
@@ -87,6 +96,7 @@ class DecoderEngine {
   const SamplingDefaults& sampling_defaults() const { return sampling_defaults_; }
   const tokenizers::CausalTokenizer& tokenizer() const { return *tokenizer_; }
   int64_t queued() const;
+  DecoderEngineCounters counters() const;
 
  private:
   struct Request {
@@ -94,6 +104,8 @@ class DecoderEngine {
     PromptTokens prompt;
     std::shared_ptr<GenerateSink> sink;
     std::chrono::steady_clock::time_point accepted;
+    // Set by Serve for the metrics.
+    int64_t generated_tokens = 0;
   };
 
   DecoderEngine() = default;
@@ -115,6 +127,10 @@ class DecoderEngine {
   std::deque<Request> queue_;  // guarded by mutex_
   // Set by the destructor; the running request sees it between steps.
   std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> running_{0};
+  std::atomic<int64_t> requests_finished_{0};
+  std::atomic<int64_t> prompt_tokens_{0};
+  std::atomic<int64_t> generation_tokens_{0};
   std::thread thread_;
 };
 

@@ -110,6 +110,8 @@ class EncoderEngine {
   // Longest input in tokens, special tokens included.
   int64_t max_input_tokens() const { return max_input_tokens_; }
   int64_t embedding_dimensions() const { return model_->config().hidden_size; }
+  // Requests waiting for the batch queue.
+  int64_t queued() const { return queue_->queued(); }
   bool can_classify() const { return model_->has_classifier(); }
   // Label names by id (label_<id> where config.json names none).
   const std::vector<std::string>& labels() const { return labels_; }

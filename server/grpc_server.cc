@@ -58,15 +58,18 @@ GrpcServer::~GrpcServer() {
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const config::Config& full_config,
                                                               const engine::ModelRegistry* registry,
-                                                              Authorizer authorizer) {
+                                                              GrpcServerOptions options) {
   const config::ServerConfig& config = full_config.server;
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       Credentials(full_config.tls);
   if (!credentials.ok()) return credentials.status();
-  std::unique_ptr<GrpcServer> server(new GrpcServer(registry, std::move(authorizer)));
+  std::unique_ptr<GrpcServer> server(new GrpcServer(registry, std::move(options.authorizer)));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.grpc_address, *credentials, &server->port_);
+  if (!options.interceptors.empty()) {
+    builder.experimental().SetInterceptorCreators(std::move(options.interceptors));
+  }
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_receive_message_bytes));
   builder.RegisterService(&server->inference_service_);
   builder.RegisterService(&server->models_service_);

@@ -5,12 +5,14 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "config/config.h"
 #include "engine/model_registry.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/server.h"
+#include "grpcpp/support/server_interceptor.h"
 #include "server/inference_service.h"
 #include "server/models_service.h"
 #include "trustformers/v1/fine_tuning.grpc.pb.h"
@@ -18,15 +20,21 @@
 
 namespace trustformers::server {
 
+struct GrpcServerOptions {
+  // Checks every call's API key but the health service's; empty: no keys configured.
+  Authorizer authorizer;
+  // Run on every call (metrics).
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+};
+
 class GrpcServer {
  public:
   // Listens on config.server.grpc_address with health NOT_SERVING, over TLS when config.tls
   // names a certificate. UNAVAILABLE when the address cannot be bound (in use, no permission),
-  // INVALID_ARGUMENT for unreadable TLS files. `registry` must outlive the server; `authorizer`
-  // checks every call but the health service's.
+  // INVALID_ARGUMENT for unreadable TLS files. `registry` must outlive the server.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const config::Config& config,
                                                            const engine::ModelRegistry* registry,
-                                                           Authorizer authorizer = {});
+                                                           GrpcServerOptions options = {});
 
   // No listening port: callers reach it through InProcessChannel() only (the one-process CLI).
   static absl::StatusOr<std::unique_ptr<GrpcServer>> StartInProcess(

@@ -13,11 +13,13 @@
 #include "config/config_loader.h"
 #include "config/config_values.h"
 #include "engine/model_registry.h"
+#include "server/auth/api_keys.h"
 #include "server/cli/commands.h"
 #include "server/fmt_absl.h"
 #include "server/grpc_server.h"
 #include "server/http/gateway.h"
 #include "server/logging.h"
+#include "server/server_metrics.h"
 #include "server/shutdown_signals.h"
 #include "spdlog/spdlog.h"
 
@@ -75,10 +77,27 @@ int Serve(const ServeOptions& options) {
   spdlog::info("trustformers {} starting with {}; backends: {}", kVersion, options.config_path,
                absl::StrJoin(backends::CompiledBackends(), ", "));
 
-  server::Authorizer authorizer;  // API keys: wired in by the auth change
+  absl::StatusOr<server::ApiKeys> keys =
+      server::ApiKeys::Load(config.auth.api_keys_file, config.auth.api_keys_env);
+  if (!keys.ok()) {
+    spdlog::error("auth: {}", keys.status().message());
+    return 2;
+  }
+  server::Authorizer authorizer;
+  if (keys->enabled()) {
+    authorizer = [keys = *std::move(keys)](std::string_view header) {
+      return keys.CheckAuthorization(header);
+    };
+    spdlog::info("API keys required on gRPC and HTTP (health and metrics {})",
+                 config.auth.open_health_and_metrics ? "open" : "need a key too");
+  }
   engine::ModelRegistry registry(config);
+  server::ServerMetrics metrics(&registry);
+  server::GrpcServerOptions grpc_options;
+  grpc_options.authorizer = authorizer;
+  grpc_options.interceptors.push_back(metrics.InterceptorFactory());
   absl::StatusOr<std::unique_ptr<server::GrpcServer>> started =
-      server::GrpcServer::Start(config, &registry, authorizer);
+      server::GrpcServer::Start(config, &registry, std::move(grpc_options));
   if (!started.ok()) {
     spdlog::error("{}", started.status().message());
     return 1;
@@ -89,6 +108,11 @@ int Serve(const ServeOptions& options) {
   if (!config.http.address.empty()) {
     server::http::GatewayOptions gateway_options;
     gateway_options.authorizer = authorizer;
+    gateway_options.metrics_text = [&metrics] { return metrics.Render(); };
+    gateway_options.record = [&metrics](const std::string& method, const std::string& route,
+                                        int status, double seconds) {
+      metrics.RecordHttp(method, route, status, seconds);
+    };
     absl::StatusOr<std::unique_ptr<server::http::Gateway>> gateway_started =
         server::http::Gateway::Start(config, &registry, grpc_server.InProcessChannel(),
                                      std::move(gateway_options));
@@ -98,6 +122,7 @@ int Serve(const ServeOptions& options) {
       return 1;
     }
     gateway = *std::move(gateway_started);
+    metrics.SetOpenConnections([gateway = gateway.get()] { return gateway->open_connections(); });
     spdlog::info("HTTP listening on {} (port {}){}", config.http.address, gateway->port(),
                  config.tls.enabled() ? " with TLS" : "");
     WritePortFile(options.http_port_file, gateway->port());

@@ -38,6 +38,7 @@ class Gateway {
                                                         GatewayOptions options);
 
   int port() const { return server_->port(); }
+  int64_t open_connections() const { return server_->open_connections(); }
   void SetDraining() { server_->SetDraining(); }
   void Shutdown(std::chrono::milliseconds grace) { server_->Shutdown(grace); }
 

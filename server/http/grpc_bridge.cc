@@ -1,5 +1,7 @@
 #include "server/http/grpc_bridge.h"
 
+#include "server/server_metrics.h"
+
 namespace trustformers::server::http {
 namespace {
 
@@ -57,6 +59,8 @@ GrpcBridge::GrpcBridge(std::shared_ptr<grpc::Channel> channel)
 void GrpcBridge::Prepare(const HttpExchange& exchange, grpc::ClientContext* context) {
   const std::string& authorization = exchange.request().authorization;
   if (!authorization.empty()) context->AddMetadata("authorization", authorization);
+  // Counted once, as an HTTP request, not again as a gRPC call.
+  context->AddMetadata(kGatewayCallMetadata, "1");
 }
 
 void GrpcBridge::Generate(const std::shared_ptr<HttpExchange>& exchange,
