@@ -438,6 +438,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   }
 
   void Pump() {
+    if (closed_ && events_end_) return FinishExchange();  // the client left; the handler is done
     if (writing_ || closed_) return;
     auto self = this->shared_from_this();
     auto written = [self](beast::error_code ec, size_t) {
