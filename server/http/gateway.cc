@@ -1,6 +1,7 @@
 #include "server/http/gateway.h"
 
 #include "server/http/mirror_routes.h"
+#include "server/http/openai_routes.h"
 #include "server/http/operation_routes.h"
 
 namespace trustformers::server::http {
@@ -17,6 +18,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const config::Config& co
       {registry, [raw] { return raw->server_ != nullptr && raw->server_->draining(); },
        options.metrics_text});
   AddMirrorRoutes(gateway->router_, gateway->bridge_.get());
+  AddOpenAiRoutes(gateway->router_, gateway->bridge_.get());
 
   HttpServerOptions server_options;
   server_options.http = config.http;

@@ -63,17 +63,19 @@ void GrpcBridge::Prepare(const HttpExchange& exchange, grpc::ClientContext* cont
   context->AddMetadata(kGatewayCallMetadata, "1");
 }
 
-void GrpcBridge::Generate(const std::shared_ptr<HttpExchange>& exchange,
-                          v1::GenerateRequest request,
-                          std::function<void(const v1::GenerateResponse&)> on_message,
-                          std::function<void(const grpc::Status&)> on_done) {
+std::function<void()> GrpcBridge::Generate(
+    const std::shared_ptr<HttpExchange>& exchange, v1::GenerateRequest request,
+    std::function<void(const v1::GenerateResponse&)> on_message,
+    std::function<void(const grpc::Status&)> on_done) {
   auto stream = std::make_shared<GenerateStream>(std::move(request), std::move(on_message),
                                                  std::move(on_done));
   Prepare(*exchange, &stream->context());
-  exchange->OnClientGone([weak = std::weak_ptr<GenerateStream>(stream)] {
+  auto cancel = [weak = std::weak_ptr<GenerateStream>(stream)] {
     if (auto alive = weak.lock()) alive->context().TryCancel();
-  });
+  };
+  exchange->OnClientGone(cancel);
   GenerateStream::Start(std::move(stream), *inference_);
+  return cancel;
 }
 
 }  // namespace trustformers::server::http

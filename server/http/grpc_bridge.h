@@ -46,9 +46,11 @@ class GrpcBridge {
   }
 
   // Streams a Generate call: `on_message` for each response in order, then `on_done` once.
-  void Generate(const std::shared_ptr<HttpExchange>& exchange, v1::GenerateRequest request,
-                std::function<void(const v1::GenerateResponse&)> on_message,
-                std::function<void(const grpc::Status&)> on_done);
+  // The returned function cancels the call (a no-op once it ended).
+  std::function<void()> Generate(const std::shared_ptr<HttpExchange>& exchange,
+                                 v1::GenerateRequest request,
+                                 std::function<void(const v1::GenerateResponse&)> on_message,
+                                 std::function<void(const grpc::Status&)> on_done);
 
  private:
   static void Prepare(const HttpExchange& exchange, grpc::ClientContext* context);

@@ -17,10 +17,6 @@ absl::StatusOr<nlohmann::json> ParseJsonBody(std::string_view body) {
   }
 }
 
-std::string DumpJson(const nlohmann::json& value) {
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 absl::Status ParseProtoJson(std::string_view body, google::protobuf::Message* message) {
   absl::StatusOr<nlohmann::json> json = ParseJsonBody(body);
   if (!json.ok()) return json.status();
@@ -61,8 +57,8 @@ void RespondJson(HttpExchange& exchange, int status, std::string body, HeaderLis
 }
 
 void RespondError(HttpExchange& exchange, const absl::Status& status,
-                  std::optional<std::string_view> param) {
-  HttpError error = HttpErrorFor(status, param);
+                  std::optional<std::string> param) {
+  HttpError error = HttpErrorFor(status, std::move(param));
   HeaderList headers;
   if (error.status == 429 || error.status == 503) headers.emplace_back("Retry-After", "1");
   RespondJson(exchange, error.status, std::move(error.body), std::move(headers));

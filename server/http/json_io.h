@@ -18,9 +18,6 @@ namespace trustformers::server::http {
 // The body as JSON; INVALID_ARGUMENT naming the line, column and byte of a syntax error.
 absl::StatusOr<nlohmann::json> ParseJsonBody(std::string_view body);
 
-// JSON text that never fails on invalid UTF-8 (replaced by U+FFFD).
-std::string DumpJson(const nlohmann::json& value);
-
 // The body, in protobuf's JSON mapping (lowerCamelCase or proto field names), into `message`.
 // Unknown fields are an error, so a misspelt option is not silently ignored.
 absl::Status ParseProtoJson(std::string_view body, google::protobuf::Message* message);
@@ -34,6 +31,6 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 void RespondJson(HttpExchange& exchange, int status, std::string body, HeaderList headers = {});
 // The OpenAI-shaped error body with the mapped HTTP status; 429 and 503 carry Retry-After.
 void RespondError(HttpExchange& exchange, const absl::Status& status,
-                  std::optional<std::string_view> param = std::nullopt);
+                  std::optional<std::string> param = std::nullopt);
 
 }  // namespace trustformers::server::http

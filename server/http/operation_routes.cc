@@ -2,6 +2,7 @@
 
 #include "nlohmann/json.hpp"
 #include "server/http/json_io.h"
+#include "server/http/openai/json_output.h"
 
 namespace trustformers::server::http {
 namespace {
@@ -44,7 +45,7 @@ void AddOperationRoutes(Router& router, OperationHooks hooks) {
         const char* status = draining ? "draining" : (ready ? "ready" : "loading");
         nlohmann::json body = {{"status", status}, {"models", std::move(models)}};
         const bool ok = ready && !draining;
-        RespondJson(*exchange, ok ? 200 : 503, DumpJson(body),
+        RespondJson(*exchange, ok ? 200 : 503, openai::DumpJson(body),
                     ok ? HeaderList{} : HeaderList{{"Retry-After", "1"}});
       },
       RouteAccess::kOperations);

@@ -16,7 +16,9 @@ std::optional<std::string> Payload(const absl::Status& status, absl::string_view
   return std::string(*value);
 }
 
-std::string TypeFor(int http_status) {
+}  // namespace
+
+std::string ErrorTypeFor(int http_status) {
   switch (http_status) {
     case 401:
       return "authentication_error";
@@ -30,6 +32,8 @@ std::string TypeFor(int http_status) {
       return http_status >= 500 ? "server_error" : "invalid_request_error";
   }
 }
+
+namespace {
 
 std::string DefaultCode(absl::StatusCode code) {
   switch (code) {
@@ -70,7 +74,7 @@ ApiError ApiErrorFromStatus(const absl::Status& status, std::optional<std::strin
   error.http_status = HttpStatusFor(status.code());
   error.message = std::string(status.message());
   if (error.message.empty()) error.message = absl::StatusCodeToString(status.code());
-  error.type = TypeFor(error.http_status);
+  error.type = ErrorTypeFor(error.http_status);
   error.code = Payload(status, kCodePayload).value_or(DefaultCode(status.code()));
   error.param = param.has_value() ? std::move(param) : ParamOf(status);
   return error;

@@ -36,6 +36,9 @@ struct ApiError {
 // response, and the data of the SSE event that reports an error in the middle of a stream.
 nlohmann::json ErrorBody(const ApiError& error);
 
+// OpenAI's error `type` for an HTTP status, as in the table above.
+std::string ErrorTypeFor(int http_status);
+
 // Error codes the parsers attach (OpenAI's own codes for the same situations).
 inline constexpr char kInvalidType[] = "invalid_type";
 inline constexpr char kInvalidValue[] = "invalid_value";

@@ -53,7 +53,7 @@ TEST_CASE("openai error: status codes map to HTTP status, type and code", "[open
   };
   const Case cases[] = {
       {absl::InvalidArgumentError("m"), 400, "invalid_request_error", ""},
-      {absl::FailedPreconditionError("m"), 400, "invalid_request_error", ""},
+      {absl::FailedPreconditionError("m"), 422, "invalid_request_error", ""},
       {absl::OutOfRangeError("m"), 400, "invalid_request_error", ""},
       {absl::UnauthenticatedError("m"), 401, "authentication_error", "invalid_api_key"},
       {absl::PermissionDeniedError("m"), 403, "permission_error", ""},

@@ -1,0 +1,215 @@
+#include "server/http/openai_routes.h"
+
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "server/http/json_io.h"
+#include "server/http/openai/chat_request.h"
+#include "server/http/openai/completion_request.h"
+#include "server/http/openai/embeddings.h"
+#include "server/http/openai/json_output.h"
+#include "server/http/openai/models_list.h"
+#include "server/http/openai/openai_error.h"
+#include "server/http/openai/response_aggregator.h"
+#include "server/http/openai/response_common.h"
+#include "server/http/openai/stream_converter.h"
+
+namespace trustformers::server::http {
+namespace {
+
+void RespondApiError(HttpExchange& exchange, const openai::ApiError& error) {
+  HeaderList headers;
+  if (error.http_status == 429 || error.http_status == 503) {
+    headers.emplace_back("Retry-After", "1");
+  }
+  RespondJson(exchange, error.http_status, openai::DumpJson(openai::ErrorBody(error)),
+              std::move(headers));
+}
+
+// One OpenAI generation request: one Generate stream per prompt, all feeding one converter (SSE)
+// or aggregator (whole response) under a lock, since each stream reports on its own gRPC thread.
+// The HTTP status is committed only with the first chunk, so a request the engine refuses gets
+// its 4xx/5xx rather than an event stream.
+class GenerationRun : public std::enable_shared_from_this<GenerationRun> {
+ public:
+  GenerationRun(std::shared_ptr<HttpExchange> exchange, openai::ResponseOptions options,
+                bool stream)
+      : exchange_(std::move(exchange)),
+        stream_(stream),
+        converter_(options),
+        aggregator_(options) {}
+
+  void Start(GrpcBridge* bridge, std::vector<v1::GenerateRequest> requests) {
+    std::lock_guard lock(mutex_);
+    pending_ = static_cast<int>(requests.size());
+    for (size_t i = 0; i < requests.size(); ++i) {
+      const auto index = static_cast<int32_t>(i);
+      auto self = shared_from_this();
+      cancels_.push_back(bridge->Generate(
+          exchange_, std::move(requests[i]),
+          [self, index](const v1::GenerateResponse& message) { self->OnMessage(index, message); },
+          [self](const grpc::Status& status) { self->OnDone(status); }));
+    }
+  }
+
+ private:
+  void OnMessage(int32_t prompt_index, const v1::GenerateResponse& message) {
+    std::lock_guard lock(mutex_);
+    if (failure_) return;
+    if (!stream_) {
+      if (absl::Status status = aggregator_.Add(message, prompt_index); !status.ok()) {
+        Fail(openai::ApiErrorFromStatus(status));
+      }
+      return;
+    }
+    openai::StreamEvents events = converter_.Convert(message, prompt_index);
+    if (!events.chunks.empty() && !started_) {
+      started_ = true;
+      exchange_->StartEvents();
+    }
+    for (const nlohmann::json& chunk : events.chunks) {
+      exchange_->SendEvent(openai::DumpJson(chunk));
+    }
+    if (events.error) Fail(*events.error);
+  }
+
+  void OnDone(const grpc::Status& status) {
+    std::lock_guard lock(mutex_);
+    if (!status.ok() && !failure_) {
+      Fail(openai::ApiErrorFromStatus(FromGrpcStatus(status)));
+    }
+    if (--pending_ > 0) return;
+    // Every stream ended: answer.
+    if (failure_) {
+      if (!started_) return RespondApiError(*exchange_, *failure_);
+      exchange_->SendEvent(openai::DumpJson(openai::ErrorBody(*failure_)));
+      return exchange_->EndEvents();
+    }
+    if (!stream_) {
+      absl::StatusOr<nlohmann::json> body = aggregator_.Finish();
+      if (!body.ok()) return RespondApiError(*exchange_, openai::ApiErrorFromStatus(body.status()));
+      return RespondJson(*exchange_, 200, openai::DumpJson(*body));
+    }
+    if (!started_) exchange_->StartEvents();
+    exchange_->SendEvent("[DONE]");
+    exchange_->EndEvents();
+  }
+
+  // Under mutex_: the first failure wins and stops every stream still running.
+  void Fail(openai::ApiError error) {
+    if (failure_) return;
+    failure_ = std::move(error);
+    for (const auto& cancel : cancels_) cancel();
+  }
+
+  std::shared_ptr<HttpExchange> exchange_;
+  const bool stream_;
+  std::mutex mutex_;
+  openai::StreamConverter converter_;      // guarded by mutex_
+  openai::ResponseAggregator aggregator_;  // guarded by mutex_
+  std::vector<std::function<void()>> cancels_;
+  int pending_ = 0;                          // guarded by mutex_
+  bool started_ = false;                     // guarded by mutex_
+  std::optional<openai::ApiError> failure_;  // guarded by mutex_
+};
+
+int64_t UnixSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The parsed JSON body, or the 400 already sent.
+std::optional<nlohmann::json> BodyOrRespond(HttpExchange& exchange) {
+  absl::StatusOr<nlohmann::json> body = ParseJsonBody(exchange.request().body);
+  if (!body.ok()) {
+    RespondError(exchange, body.status());
+    return std::nullopt;
+  }
+  return *std::move(body);
+}
+
+void ChatCompletions(GrpcBridge* bridge, std::shared_ptr<HttpExchange> exchange) {
+  std::optional<nlohmann::json> body = BodyOrRespond(*exchange);
+  if (!body) return;
+  absl::StatusOr<openai::ChatCompletionRequest> request = openai::ParseChatCompletionRequest(*body);
+  if (!request.ok()) return RespondError(*exchange, request.status());
+  openai::ResponseOptions options = openai::ResponseOptionsFor(*request);
+  options.created = UnixSeconds();
+  auto run = std::make_shared<GenerationRun>(exchange, options, request->flags.stream);
+  std::vector<v1::GenerateRequest> generates;
+  generates.push_back(std::move(request->generate));
+  run->Start(bridge, std::move(generates));
+}
+
+void Completions(GrpcBridge* bridge, std::shared_ptr<HttpExchange> exchange) {
+  std::optional<nlohmann::json> body = BodyOrRespond(*exchange);
+  if (!body) return;
+  absl::StatusOr<openai::CompletionRequest> request = openai::ParseCompletionRequest(*body);
+  if (!request.ok()) return RespondError(*exchange, request.status());
+  openai::ResponseOptions options = openai::ResponseOptionsFor(*request);
+  options.created = UnixSeconds();
+  auto run = std::make_shared<GenerationRun>(exchange, options, request->flags.stream);
+  run->Start(bridge, std::move(request->generates));
+}
+
+void Embeddings(GrpcBridge* bridge, std::shared_ptr<HttpExchange> exchange) {
+  std::optional<nlohmann::json> body = BodyOrRespond(*exchange);
+  if (!body) return;
+  absl::StatusOr<openai::EmbeddingsRequest> request = openai::ParseEmbeddingsRequest(*body);
+  if (!request.ok()) return RespondError(*exchange, request.status());
+  const openai::EmbeddingEncoding encoding = request->encoding;
+  v1::Inference::Stub::async_interface* inference = bridge->inference().async();
+  bridge->Unary<v1::EmbedRequest, v1::EmbedResponse>(
+      exchange, std::move(request->embed),
+      [inference](auto* context, auto* message, auto* response, auto done) {
+        inference->Embed(context, message, response, std::move(done));
+      },
+      [exchange, encoding](const grpc::Status& status, const v1::EmbedResponse& response) {
+        if (!status.ok()) return RespondError(*exchange, FromGrpcStatus(status));
+        RespondJson(*exchange, 200,
+                    openai::DumpJson(openai::EmbeddingsResponseJson(response, encoding)));
+      });
+}
+
+}  // namespace
+
+void AddOpenAiRoutes(Router& router, GrpcBridge* bridge) {
+  router.Add("POST", "/v1/chat/completions", [bridge](std::shared_ptr<HttpExchange> exchange) {
+    ChatCompletions(bridge, exchange);
+  });
+  router.Add("POST", "/v1/completions",
+             [bridge](std::shared_ptr<HttpExchange> exchange) { Completions(bridge, exchange); });
+  router.Add("POST", "/v1/embeddings",
+             [bridge](std::shared_ptr<HttpExchange> exchange) { Embeddings(bridge, exchange); });
+
+  v1::Models::Stub::async_interface* models = bridge->models().async();
+  router.Add("GET", "/v1/models", [bridge, models](std::shared_ptr<HttpExchange> exchange) {
+    bridge->Unary<v1::ListModelsRequest, v1::ListModelsResponse>(
+        exchange, v1::ListModelsRequest{},
+        [models](auto* context, auto* message, auto* response, auto done) {
+          models->ListModels(context, message, response, std::move(done));
+        },
+        [exchange](const grpc::Status& status, const v1::ListModelsResponse& response) {
+          if (!status.ok()) return RespondError(*exchange, FromGrpcStatus(status));
+          RespondJson(*exchange, 200, openai::DumpJson(openai::ModelListJson(response)));
+        });
+  });
+  router.Add("GET", "/v1/models/{model}", [bridge, models](std::shared_ptr<HttpExchange> exchange) {
+    v1::GetModelRequest request;
+    request.set_name(exchange->request().path_params.at("model"));
+    bridge->Unary<v1::GetModelRequest, v1::ModelInfo>(
+        exchange, std::move(request),
+        [models](auto* context, auto* message, auto* response, auto done) {
+          models->GetModel(context, message, response, std::move(done));
+        },
+        [exchange](const grpc::Status& status, const v1::ModelInfo& response) {
+          if (!status.ok()) return RespondError(*exchange, FromGrpcStatus(status));
+          RespondJson(*exchange, 200, openai::DumpJson(openai::ModelJson(response)));
+        });
+  });
+}
+
+}  // namespace trustformers::server::http
