@@ -75,6 +75,15 @@ struct TlsConfig {
   bool operator==(const TlsConfig&) const = default;
 };
 
+struct LimitsConfig {
+  // Requests waiting per model before new ones are refused with RESOURCE_EXHAUSTED (HTTP 429,
+  // with Retry-After): generation, and the encoders' Embed/Classify.
+  int64_t max_queued_generate_requests = 256;
+  int64_t max_queued_encoder_requests = 1024;
+
+  bool operator==(const LimitsConfig&) const = default;
+};
+
 struct ModelConfig {
   // Name clients put in each request's `model` field.
   std::string name;
@@ -91,6 +100,7 @@ struct Config {
   HttpConfig http;
   AuthConfig auth;
   TlsConfig tls;
+  LimitsConfig limits;
   LoggingConfig logging;
   // Folder relative model paths resolve against. Empty: $TRUSTFORMERS_HOME, else
   // ~/.cache/trustformers/models (where scripts/fetch-models.sh puts the default models).

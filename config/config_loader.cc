@@ -220,6 +220,18 @@ absl::Status ReadTls(const Reader& r, const YAML::Node& node, const std::string&
         }}});
 }
 
+absl::Status ReadLimits(const Reader& r, const YAML::Node& node, const std::string& path,
+                        LimitsConfig* out) {
+  return r.Mapping(node, path,
+                   {{"max_queued_generate_requests",
+                     [&](const YAML::Node& n, const std::string& p) {
+                       return r.Integer(n, p, 1, 1000000, &out->max_queued_generate_requests);
+                     }},
+                    {"max_queued_encoder_requests", [&](const YAML::Node& n, const std::string& p) {
+                       return r.Integer(n, p, 1, 1000000, &out->max_queued_encoder_requests);
+                     }}});
+}
+
 absl::Status ReadLogging(const Reader& r, const YAML::Node& node, const std::string& path,
                          LoggingConfig* out) {
   return r.Mapping(node, path,
@@ -306,6 +318,8 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml_text, absl::string_vie
                       const std::string& p) { return ReadAuth(r, n, p, &config.auth); }},
          {"tls",
           [&](const YAML::Node& n, const std::string& p) { return ReadTls(r, n, p, &config.tls); }},
+         {"limits", [&](const YAML::Node& n,
+                        const std::string& p) { return ReadLimits(r, n, p, &config.limits); }},
          {"logging", [&](const YAML::Node& n,
                          const std::string& p) { return ReadLogging(r, n, p, &config.logging); }},
          {"model_dir", [&](const YAML::Node& n,

@@ -34,6 +34,8 @@ bool IsEncoderArchitecture(const std::string& arch) {
 
 ModelRegistry::ModelRegistry(const config::Config& config, EncoderEngineOptions encoder_options)
     : encoder_options_(encoder_options) {
+  encoder_options_.queue.max_queued_requests = config.limits.max_queued_encoder_requests;
+  decoder_options_.max_queued_requests = config.limits.max_queued_generate_requests;
   const auto now = std::chrono::system_clock::now();
   for (const config::ModelConfig& model : config.models) {
     ModelEntry entry;
@@ -88,14 +90,15 @@ absl::Status ModelRegistry::Load(size_t index) {
   if (source->format == models::ModelFormat::kGguf) {
     // Every GGUF is read and validated in full now (tensors, tokenizer, chat template), so a
     // malformed file fails start-up with the reason instead of the first request that touches it.
-    absl::StatusOr<std::unique_ptr<DecoderEngine>> loaded = DecoderEngine::LoadGguf(source->path);
+    absl::StatusOr<std::unique_ptr<DecoderEngine>> loaded =
+        DecoderEngine::LoadGguf(source->path, decoder_options_);
     if (!loaded.ok()) return fail(loaded.status());
     decoder = *std::move(loaded);
     source->architecture = decoder->model().architecture();
   } else if (source->format == models::ModelFormat::kHfSafetensors &&
              tasks == std::vector<ModelTask>{ModelTask::kGenerate}) {
     absl::StatusOr<std::unique_ptr<DecoderEngine>> loaded =
-        DecoderEngine::LoadHfFolder(source->path);
+        DecoderEngine::LoadHfFolder(source->path, decoder_options_);
     if (!loaded.ok()) return fail(loaded.status());
     decoder = *std::move(loaded);
   }

@@ -73,6 +73,7 @@ class ModelRegistry {
   void SetState(size_t index, ModelState state, std::string error);
 
   EncoderEngineOptions encoder_options_;
+  DecoderEngineOptions decoder_options_;
   mutable std::mutex mutex_;
   std::vector<ModelEntry> entries_;  // guarded by mutex_
 };

@@ -24,10 +24,16 @@ GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
   reactor->engine_ = engine;
   // The engine holds the sink without owning it: gRPC owns the reactor.
   std::shared_ptr<engine::GenerateSink> sink(reactor, [](engine::GenerateSink*) {});
-  if (absl::Status s = engine->Submit(std::move(call), std::move(sink)); !s.ok()) {
-    std::lock_guard<std::mutex> lock(reactor->mutex_);
+  absl::Status submitted = engine->Submit(std::move(call), std::move(sink));
+  std::lock_guard<std::mutex> lock(reactor->mutex_);
+  if (!submitted.ok()) {
     reactor->finished_ = true;
-    reactor->Finish(ToGrpcStatus(s));
+    reactor->Finish(ToGrpcStatus(submitted));
+  } else if (!reactor->writing_ && !reactor->finished_) {
+    // Accepted: the headers go out now, so a client (the REST gateway above all) knows at once
+    // that its request was admitted, even while it waits in the queue.
+    reactor->context_->AddInitialMetadata(kGenerateAdmittedMetadata, "1");
+    reactor->StartSendInitialMetadata();
   }
   return reactor;
 }

@@ -20,6 +20,10 @@
 
 namespace trustformers::server {
 
+// Initial metadata a Generate call carries when the engine admitted it (sent at once, before any
+// token, so a client can tell "queued" from "refused").
+inline constexpr const char* kGenerateAdmittedMetadata = "x-trustformers-admitted";
+
 class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateResponse>,
                               public engine::GenerateSink {
  public:

@@ -1,5 +1,6 @@
 #include "server/http/grpc_bridge.h"
 
+#include "server/generate_reactor.h"
 #include "server/server_metrics.h"
 
 namespace trustformers::server::http {
@@ -9,10 +10,11 @@ namespace {
 // reference, so a late disconnect never touches a finished call.
 class GenerateStream final : public grpc::ClientReadReactor<v1::GenerateResponse> {
  public:
-  GenerateStream(v1::GenerateRequest request,
+  GenerateStream(v1::GenerateRequest request, std::function<void()> on_accepted,
                  std::function<void(const v1::GenerateResponse&)> on_message,
                  std::function<void(const grpc::Status&)> on_done)
       : request_(std::move(request)),
+        on_accepted_(std::move(on_accepted)),
         on_message_(std::move(on_message)),
         on_done_(std::move(on_done)) {}
 
@@ -26,6 +28,13 @@ class GenerateStream final : public grpc::ClientReadReactor<v1::GenerateResponse
 
   grpc::ClientContext& context() { return context_; }
 
+  // Headers with kGenerateAdmittedMetadata mean the server admitted the call; a refusal's
+  // headers come without it.
+  void OnReadInitialMetadataDone(bool ok) override {
+    if (!ok || !on_accepted_) return;
+    if (context_.GetServerInitialMetadata().count(kGenerateAdmittedMetadata) > 0) on_accepted_();
+  }
+
   void OnReadDone(bool ok) override {
     if (!ok) return;
     on_message_(response_);
@@ -35,6 +44,7 @@ class GenerateStream final : public grpc::ClientReadReactor<v1::GenerateResponse
 
   void OnDone(const grpc::Status& status) override {
     on_done_(status);
+    on_accepted_ = nullptr;
     on_message_ = nullptr;
     on_done_ = nullptr;
     self_.reset();  // may destroy this
@@ -44,6 +54,7 @@ class GenerateStream final : public grpc::ClientReadReactor<v1::GenerateResponse
   grpc::ClientContext context_;
   v1::GenerateRequest request_;
   v1::GenerateResponse response_;
+  std::function<void()> on_accepted_;
   std::function<void(const v1::GenerateResponse&)> on_message_;
   std::function<void(const grpc::Status&)> on_done_;
   std::shared_ptr<GenerateStream> self_;
@@ -65,10 +76,10 @@ void GrpcBridge::Prepare(const HttpExchange& exchange, grpc::ClientContext* cont
 
 std::function<void()> GrpcBridge::Generate(
     const std::shared_ptr<HttpExchange>& exchange, v1::GenerateRequest request,
-    std::function<void(const v1::GenerateResponse&)> on_message,
+    std::function<void()> on_accepted, std::function<void(const v1::GenerateResponse&)> on_message,
     std::function<void(const grpc::Status&)> on_done) {
-  auto stream = std::make_shared<GenerateStream>(std::move(request), std::move(on_message),
-                                                 std::move(on_done));
+  auto stream = std::make_shared<GenerateStream>(std::move(request), std::move(on_accepted),
+                                                 std::move(on_message), std::move(on_done));
   Prepare(*exchange, &stream->context());
   auto cancel = [weak = std::weak_ptr<GenerateStream>(stream)] {
     if (auto alive = weak.lock()) alive->context().TryCancel();

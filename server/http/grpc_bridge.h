@@ -45,10 +45,11 @@ class GrpcBridge {
            [call, done = std::move(done)](grpc::Status status) { done(status, call->response); });
   }
 
-  // Streams a Generate call: `on_message` for each response in order, then `on_done` once.
+  // Streams a Generate call: `on_accepted` once the server admitted it (it may wait in a queue;
+  // not called for a refusal), `on_message` for each response in order, then `on_done` once.
   // The returned function cancels the call (a no-op once it ended).
   std::function<void()> Generate(const std::shared_ptr<HttpExchange>& exchange,
-                                 v1::GenerateRequest request,
+                                 v1::GenerateRequest request, std::function<void()> on_accepted,
                                  std::function<void(const v1::GenerateResponse&)> on_message,
                                  std::function<void(const grpc::Status&)> on_done);
 

@@ -348,7 +348,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
 
     if (env_->draining != nullptr && env_->draining->load()) {
       return Refuse(503, "the server is shutting down; retry on another instance",
-                    {{"Connection", "close"}});
+                    {{"Connection", "close"}, {"Retry-After", "1"}});
     }
     if (match_.handler == nullptr) {
       if (!match_.allowed_methods.empty()) {

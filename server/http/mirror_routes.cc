@@ -27,7 +27,7 @@ Handler PostUnary(GrpcBridge* bridge, Invoke invoke) {
   };
 }
 
-// Streams Generate as events; the HTTP status is only committed once the first message arrives,
+// Streams Generate as events; the HTTP status is committed once the engine admitted the request,
 // so a refused request still gets its proper 4xx/5xx response.
 void Generate(GrpcBridge* bridge, std::shared_ptr<HttpExchange> exchange) {
   v1::GenerateRequest request;
@@ -41,6 +41,13 @@ void Generate(GrpcBridge* bridge, std::shared_ptr<HttpExchange> exchange) {
   auto state = std::make_shared<StreamState>();
   bridge->Generate(
       exchange, std::move(request),
+      [exchange, state] {
+        std::lock_guard lock(state->mutex);
+        if (!state->started) {
+          state->started = true;
+          exchange->StartEvents();
+        }
+      },
       [exchange, state](const v1::GenerateResponse& message) {
         std::lock_guard lock(state->mutex);
         if (!state->started) {

@@ -30,8 +30,8 @@ void RespondApiError(HttpExchange& exchange, const openai::ApiError& error) {
 
 // One OpenAI generation request: one Generate stream per prompt, all feeding one converter (SSE)
 // or aggregator (whole response) under a lock, since each stream reports on its own gRPC thread.
-// The HTTP status is committed only with the first chunk, so a request the engine refuses gets
-// its 4xx/5xx rather than an event stream.
+// The HTTP status is committed once the engine admitted the request, so a request it refuses
+// gets its 4xx/5xx rather than an event stream.
 class GenerationRun : public std::enable_shared_from_this<GenerationRun> {
  public:
   GenerationRun(std::shared_ptr<HttpExchange> exchange, openai::ResponseOptions options,
@@ -48,13 +48,23 @@ class GenerationRun : public std::enable_shared_from_this<GenerationRun> {
       const auto index = static_cast<int32_t>(i);
       auto self = shared_from_this();
       cancels_.push_back(bridge->Generate(
-          exchange_, std::move(requests[i]),
+          exchange_, std::move(requests[i]), [self] { self->OnAccepted(); },
           [self, index](const v1::GenerateResponse& message) { self->OnMessage(index, message); },
           [self](const grpc::Status& status) { self->OnDone(status); }));
     }
   }
 
  private:
+  // Streaming: the 200 and the event-stream headers go out as soon as the engine admitted the
+  // request, so a client waiting in the queue knows it was not refused.
+  void OnAccepted() {
+    std::lock_guard lock(mutex_);
+    if (stream_ && !started_ && !failure_) {
+      started_ = true;
+      exchange_->StartEvents();
+    }
+  }
+
   void OnMessage(int32_t prompt_index, const v1::GenerateResponse& message) {
     std::lock_guard lock(mutex_);
     if (failure_) return;

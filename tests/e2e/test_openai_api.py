@@ -191,3 +191,49 @@ def test_each_error_status_raises_the_sdks_exception(client, server, start_serve
     right = openai.OpenAI(base_url=f"{locked.base_url}/v1", api_key="sk-test-0123456789",
                           max_retries=0)
     assert len(right.models.list().data) == 2
+
+
+def test_a_full_queue_answers_429_with_retry_after(start_server, write_config):
+    config = write_config(DEFAULT_CONFIG.read_text().replace(
+        "max_queued_generate_requests: 256", "max_queued_generate_requests: 1"))
+    server = start_server(config)
+    server.wait_serving()
+    client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="x", max_retries=0,
+                           timeout=120)
+    long_request = dict(model=GENERATOR, messages=MESSAGES, max_tokens=200,
+                        extra_body={"ignore_eos": True}, stream=True)
+    # One request runs and one waits; the next is refused at once.
+    running = client.chat.completions.create(**long_request)
+    next(iter(running))
+    waiting = client.chat.completions.create(**long_request)
+    started = time.monotonic()
+    with pytest.raises(openai.RateLimitError) as refused:
+        client.chat.completions.create(**long_request)
+    assert time.monotonic() - started < 1.0
+    assert refused.value.response.headers["retry-after"] == "1"
+    assert "queue is full" in refused.value.message
+    # Admitted requests are not disturbed.
+    assert sum(1 for c in running if c.choices) > 0
+    assert sum(1 for c in waiting if c.choices) > 0
+
+
+def test_a_draining_server_answers_503(start_server):
+    server = start_server()
+    server.wait_serving()
+    client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="x", max_retries=0)
+    stream = client.chat.completions.create(model=GENERATOR, messages=MESSAGES, max_tokens=100,
+                                            extra_body={"ignore_eos": True}, stream=True)
+    next(iter(stream))
+    server.signal()
+    time.sleep(0.3)
+    with httpx.Client(base_url=server.base_url) as http:
+        try:
+            refused = http.post("/v1/chat/completions",
+                                json={"model": GENERATOR, "messages": MESSAGES})
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "1"
+            assert refused.json()["error"]["type"] == "server_error"
+        except httpx.TransportError:
+            pass  # the listener may already be closed: also a refusal
+    assert sum(1 for c in stream if c.choices) > 0
+    assert server.wait_exit() == 0
