@@ -205,3 +205,55 @@ def test_draining_refuses_new_requests_and_finishes_running_ones(start_server):
         assert events[-1]["finish_reason"] == "FINISH_REASON_LENGTH"
         assert sum(len(e["token_ids"]) for e in events) == 40
     assert server.wait_exit() == 0
+
+
+def thread_count(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no Threads line")
+
+
+def test_many_idle_connections_and_waiting_streams_cost_no_threads(start_server):
+    server = start_server()
+    server.wait_serving()
+    pid = server.process.pid
+    with httpx.Client(base_url=server.base_url, timeout=60) as http:
+        assert http.get("/readyz").status_code == 200
+    before = thread_count(pid)
+    body = json.dumps({"model": GENERATOR, "prompt": "Once upon a time",
+                       "sampling": {"max_tokens": 400, "ignore_eos": True}}).encode()
+    request = (b"POST /v1/trustformers/generate HTTP/1.1\r\nHost: x\r\n"
+               b"Content-Type: application/json\r\n"
+               + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    idle, streams = [], []
+    try:
+        for _ in range(300):
+            idle.append(socket.create_connection(("127.0.0.1", server.http_port)))
+        # One stream runs, the rest wait in the model's queue with their headers already sent.
+        for _ in range(100):
+            sock = socket.create_connection(("127.0.0.1", server.http_port))
+            sock.sendall(request)
+            streams.append(sock)
+        for sock in streams:
+            sock.settimeout(30)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
+        during = thread_count(pid)
+        with httpx.Client(base_url=server.base_url, timeout=60) as http:
+            text = http.get("/metrics").text
+        assert "trustformers_http_open_connections 401" in text
+        assert 'trustformers_num_requests_waiting{model="smollm2-135m-instruct"} 99' in text
+    finally:
+        for sock in idle + streams:
+            sock.close()
+    assert during <= before + 2, (before, during)
+    # The closed streams leave the queue: the engine is idle again.
+    deadline = time.monotonic() + 10
+    with httpx.Client(base_url=server.base_url, timeout=60) as http:
+        while True:
+            text = http.get("/metrics").text
+            if ('trustformers_num_requests_waiting{model="smollm2-135m-instruct"} 0' in text and
+                    'trustformers_num_requests_running{model="smollm2-135m-instruct"} 0' in text):
+                break
+            assert time.monotonic() < deadline, text
+            time.sleep(0.05)
