@@ -1,7 +1,6 @@
-// The one door to libsentencepiece. Its header declares `absl::string_view` itself, which clashes
-// with the abseil every other file includes, so sentencepiece_backend.cc includes no absl header
-// and this header speaks only the standard library; sentencepiece_tokenizer.cc turns its errors
-// into absl::Status.
+// The one door to libsentencepiece, which lives behind a shim with its own symbol scope (see
+// sentencepiece_shim/sentencepiece_api.h: its protobuf would clash with ours). This header speaks
+// only the standard library; sentencepiece_tokenizer.cc turns its errors into absl::Status.
 #pragma once
 
 #include <memory>

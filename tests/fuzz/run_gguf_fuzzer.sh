@@ -16,7 +16,9 @@ sources=(models/loader/gguf.cc models/loader/mapped_file.cc models/loader/gguf_t
          backends/cpu/quant/quant_kernels_avx2.cc backends/cpu/quant/dequantize.cc
          backends/cpu/decoder_ops.cc backends/cpu/decoder_kernels_avx2.cc backends/tensor.cc
          backends/dtype.cc)
-tokenizer_sources=$(cd "$src" && ls tokenizers/*.cc tokenizers/jinja/*.cc)
+# No libprotobuf here to clash with: the SentencePiece shim is linked directly, not embedded.
+tokenizer_sources=$(cd "$src" && ls tokenizers/*.cc tokenizers/jinja/*.cc \
+                    tokenizers/sentencepiece_shim/sentencepiece_shim.cc)
 # The AVX2 kernel files are compiled in (the kernels are chosen at run time as in the server).
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -fopenmp -mavx2 -mfma -mf16c -I"$src")

@@ -4,7 +4,8 @@
 # base system (libc, libstdc++, libgcc, zlib) and the CUDA toolkit's own are exempt: the image
 # has the former and is built without CUDA.
 set -euo pipefail
-binary=$1
+# Every binary given: the server, and the SentencePiece shim it embeds and loads at run time.
+binaries=("$@")
 root=$(cd "$(dirname "$0")/../.." && pwd)
 listed=$(sed -n '/^RUNTIME_PACKAGES=(/,/^)/p' "$root/scripts/install-deps.sh" | tr -s ' \n' '\n')
 missing=()
@@ -16,10 +17,10 @@ while read -r lib; do
     "" | libc6 | libstdc++6 | libgcc-s1 | zlib1g) continue ;;
   esac
   grep -qx "$pkg" <<<"$listed" || missing+=("$pkg ($lib)")
-done < <(ldd "$binary" | awk '/=>/ {print $3}')
+done < <(for binary in "${binaries[@]}"; do ldd "$binary"; done | awk '/=>/ {print $3}' | sort -u)
 if [ ${#missing[@]} -gt 0 ]; then
   printf 'not in RUNTIME_PACKAGES of scripts/install-deps.sh:\n' >&2
   printf '  %s\n' "${missing[@]}" >&2
   exit 1
 fi
-echo "runtime packages cover every library $(basename "$binary") loads"
+echo "runtime packages cover every library that ${binaries[*]##*/} load"

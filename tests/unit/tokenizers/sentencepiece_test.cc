@@ -19,6 +19,7 @@
 #include "tokenizers/sentencepiece_tokenizer.h"
 #include "tokenizers/streaming_decoder.h"
 #include "tokenizers/utf8.h"
+#include "trustformers/v1/inference.pb.h"
 #include "unit/temp_dir.h"
 #include "unit/tokenizers/bpe_test_util.h"
 
@@ -373,6 +374,31 @@ TEST_CASE("sentencepiece model proto: what is written reads back", "[tokenizers]
   CHECK_FALSE(info->add_dummy_prefix);
   CHECK_FALSE(ParseModelProto("").ok());
   CHECK_FALSE(ParseModelProto("\x0a\xff\xff\xff\xff\x0f").ok());  // a length past the end
+}
+
+}  // namespace
+}  // namespace trustformers::tokenizers
+
+namespace trustformers::tokenizers {
+namespace {
+
+// libsentencepiece's own protobuf-lite and the system libprotobuf of our gRPC messages share this
+// process (this binary links both): SentencePiece must bind to its own copy, and our messages
+// must keep working after it ran.
+TEST_CASE("sentencepiece: runs beside libprotobuf in one process", "[sentencepiece]") {
+  v1::GenerateRequest before;
+  before.set_model("m");
+  before.mutable_sampling()->add_stop("end");
+  const std::string wire = before.SerializeAsString();
+
+  std::unique_ptr<SentencePieceTokenizer> tokenizer = LoadModel("unigram.model");
+  absl::StatusOr<std::vector<uint32_t>> ids = tokenizer->Encode("Hello world.");
+  REQUIRE(ids.ok());
+  CHECK(!ids->empty());
+
+  v1::GenerateRequest after;
+  REQUIRE(after.ParseFromString(wire));
+  CHECK(after.sampling().stop(0) == "end");
 }
 
 }  // namespace
