@@ -257,3 +257,18 @@ def test_many_idle_connections_and_waiting_streams_cost_no_threads(start_server)
                 break
             assert time.monotonic() < deadline, text
             time.sleep(0.05)
+
+
+def test_broken_utf8_and_wrong_shapes_are_clear_400s(client):
+    broken = client.post("/v1/trustformers/embed",
+                         content=b'{"model": "all-minilm-l6-v2", "inputs": ["caf\xc3"]}')
+    assert broken.status_code == 400
+    assert "UTF-8" in error_of(broken)["message"]
+    for body in (b"[1, 2]", b'"just a string"', b"", b"{}" * 3):
+        response = client.post("/v1/chat/completions", content=body)
+        assert response.status_code == 400, body
+    wrong_type = client.post("/v1/chat/completions",
+                             json={"model": GENERATOR, "messages": "hello"})
+    assert wrong_type.status_code == 400
+    assert error_of(wrong_type)["param"] == "messages"
+    assert client.get("/healthz").status_code == 200
