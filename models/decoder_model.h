@@ -1,6 +1,7 @@
 // What the decoder engine needs from a decoder-only architecture (Llama family from GGUF, GPT-2
 // from a Hugging Face folder): immutable weights shared by every request, and a forward pass over
-// one sequence's new tokens that reads and extends that sequence's KV cache.
+// the new tokens of one or several sequences that reads and extends each sequence's keys and
+// values (models/kv_view.h).
 #pragma once
 
 #include <cstdint>
@@ -27,12 +28,29 @@ class DecoderModel {
   // An empty cache for one sequence, up to the context length (or `max_positions` if smaller).
   virtual KvCache NewCache(int64_t max_positions = 0) const = 0;
 
-  // Runs `tokens` at positions cache->length() onward, appends their keys and values to the
-  // cache, and writes the logits of the last token ([vocab]) or of every token ([tokens, vocab])
-  // to `logits`. INVALID_ARGUMENT for ids outside the vocabulary or an empty input;
-  // OUT_OF_RANGE when the context would overflow. On error the cache's length is unchanged.
-  virtual absl::Status Forward(std::span<const int32_t> tokens, KvCache* cache, bool all_logits,
-                               std::vector<float>* logits) const = 0;
+  // One sequence's share of a batched step.
+  struct SequenceStep {
+    std::span<const int32_t> tokens;
+    SequenceKv* kv = nullptr;
+    // Logits of every token ([tokens, vocab]) instead of the last one's ([vocab]).
+    bool all_logits = false;
+  };
+
+  // Runs each step's tokens at positions kv->length() onward, appends their keys and values to
+  // that sequence, and writes the logits the steps ask for to `logits`, step after step. Every
+  // weight is applied once to all the steps' tokens; each step's numbers are the same, bit for
+  // bit, as running it alone. INVALID_ARGUMENT for ids outside the vocabulary, an empty step or
+  // a KV of another model; OUT_OF_RANGE or RESOURCE_EXHAUSTED when a sequence cannot grow. On
+  // error no sequence's length changed.
+  virtual absl::Status ForwardBatch(std::span<const SequenceStep> steps,
+                                    std::vector<float>* logits) const = 0;
+
+  // One sequence: ForwardBatch of a single step.
+  absl::Status Forward(std::span<const int32_t> tokens, SequenceKv* kv, bool all_logits,
+                       std::vector<float>* logits) const {
+    const SequenceStep step{tokens, kv, all_logits};
+    return ForwardBatch(std::span<const SequenceStep>(&step, 1), logits);
+  }
 };
 
 }  // namespace trustformers::models

@@ -39,6 +39,20 @@ absl::Status KvCache::Reserve(int64_t count) {
   return absl::OkStatus();
 }
 
+void KvCache::Rows(int64_t layer, int64_t begin, int64_t end, void** keys, void** values) const {
+  const auto l = static_cast<size_t>(layer);
+  for (int64_t p = begin; p < end; ++p) {
+    const size_t offset = static_cast<size_t>(p * row_width_);
+    if (element_ == KvElement::kF16) {
+      keys[p - begin] = keys_[l].data() + offset;
+      values[p - begin] = values_[l].data() + offset;
+    } else {
+      keys[p - begin] = keys_f32_[l].data() + offset;
+      values[p - begin] = values_f32_[l].data() + offset;
+    }
+  }
+}
+
 void KvCache::Truncate(int64_t length) { length_ = std::clamp<int64_t>(length, 0, length_); }
 
 int64_t KvCache::bytes() const {

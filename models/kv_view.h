@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -36,6 +37,32 @@ class SequenceKv {
 
   // After a forward step wrote `count` rows.
   virtual void Advance(int64_t count) = 0;
+};
+
+// One layer's row pointers of a sequence for positions [0, end), typed for the kernels.
+template <class T>
+class KvRowTable {
+ public:
+  void Load(const SequenceKv& kv, int64_t layer, int64_t end) {
+    const auto n = static_cast<size_t>(end);
+    raw_keys_.resize(n);
+    raw_values_.resize(n);
+    kv.Rows(layer, 0, end, raw_keys_.data(), raw_values_.data());
+    keys_.resize(n);
+    values_.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      keys_[i] = static_cast<T*>(raw_keys_[i]);
+      values_[i] = static_cast<T*>(raw_values_[i]);
+    }
+  }
+  T* const* keys() const { return keys_.data(); }
+  T* const* values() const { return values_.data(); }
+  T* key(int64_t position) const { return keys_[static_cast<size_t>(position)]; }
+  T* value(int64_t position) const { return values_[static_cast<size_t>(position)]; }
+
+ private:
+  std::vector<void*> raw_keys_, raw_values_;
+  std::vector<T*> keys_, values_;
 };
 
 }  // namespace trustformers::models

@@ -6,12 +6,12 @@
 
 namespace trustformers::backends::cpu {
 
-// One query head attending to `visible` cached positions of one key/value head: k and v point at
-// that head's first value in position 0, positions kv_stride values apart, f16. scores is scratch
-// for `visible` floats; out receives head_dim floats.
-using AttendFn = void (*)(const float* q, const uint16_t* k, const uint16_t* v, int64_t kv_stride,
-                          int64_t visible, int64_t head_dim, float scale, float* scores,
-                          float* out);
+// One query head attending to `visible` cached positions of one key/value head: position s's key
+// and value rows (f16) are k_rows[s] and v_rows[s], the head's values starting `offset` values
+// into each row. scores is scratch for `visible` floats; out receives head_dim floats.
+using AttendFn = void (*)(const float* q, const uint16_t* const* k_rows,
+                          const uint16_t* const* v_rows, int64_t offset, int64_t visible,
+                          int64_t head_dim, float scale, float* scores, float* out);
 
 // nullptr when the build has no AVX2 version; it needs head_dim to be a multiple of 8.
 AttendFn Avx2Attend();

@@ -21,11 +21,12 @@ __m256 LoadHalves(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-void Attend(const float* q, const uint16_t* k, const uint16_t* v, int64_t kv_stride,
-            int64_t visible, int64_t head_dim, float scale, float* scores, float* out) {
+void Attend(const float* q, const uint16_t* const* k_rows, const uint16_t* const* v_rows,
+            int64_t offset, int64_t visible, int64_t head_dim, float scale, float* scores,
+            float* out) {
   float max_score = -std::numeric_limits<float>::infinity();
   for (int64_t s = 0; s < visible; ++s) {
-    const uint16_t* ks = k + s * kv_stride;
+    const uint16_t* ks = k_rows[s] + offset;
     // Two accumulators halve the dependency chain of the FMAs.
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     int64_t d = 0;
@@ -46,7 +47,7 @@ void Attend(const float* q, const uint16_t* k, const uint16_t* v, int64_t kv_str
   for (int64_t d = 0; d < head_dim; d += 8) {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t s = 0; s < visible; ++s) {
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[s]), LoadHalves(v + s * kv_stride + d), acc);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[s]), LoadHalves(v_rows[s] + offset + d), acc);
     }
     _mm256_storeu_ps(out + d, _mm256_mul_ps(acc, _mm256_set1_ps(inverse)));
   }

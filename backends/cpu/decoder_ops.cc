@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "backends/cpu/decoder_kernels.h"
@@ -26,12 +27,13 @@ const float* HalfTable() {
 }
 
 // The scalar kernel: the oracle of the AVX2 one and the fallback.
-void AttendReference(const float* q, const uint16_t* k, const uint16_t* v, int64_t kv_stride,
-                     int64_t visible, int64_t head_dim, float scale, float* scores, float* out) {
+void AttendReference(const float* q, const uint16_t* const* k_rows, const uint16_t* const* v_rows,
+                     int64_t offset, int64_t visible, int64_t head_dim, float scale, float* scores,
+                     float* out) {
   const float* half = HalfTable();
   float max_score = -std::numeric_limits<float>::infinity();
   for (int64_t s = 0; s < visible; ++s) {
-    const uint16_t* ks = k + s * kv_stride;
+    const uint16_t* ks = k_rows[s] + offset;
     float dot = 0;
     for (int64_t d = 0; d < head_dim; ++d) dot += q[d] * half[ks[d]];
     scores[s] = dot * scale;
@@ -45,7 +47,7 @@ void AttendReference(const float* q, const uint16_t* k, const uint16_t* v, int64
   const float inverse = static_cast<float>(1.0 / sum);
   std::fill(out, out + head_dim, 0.0f);
   for (int64_t s = 0; s < visible; ++s) {
-    const uint16_t* vs = v + s * kv_stride;
+    const uint16_t* vs = v_rows[s] + offset;
     for (int64_t d = 0; d < head_dim; ++d) out[d] += scores[s] * half[vs[d]];
   }
   for (int64_t d = 0; d < head_dim; ++d) out[d] *= inverse;
@@ -121,61 +123,97 @@ void FloatsToHalves(const float* x, int64_t n, uint16_t* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = FloatToHalf(x[i]);
 }
 
-void CausalAttentionF16Cache(const float* q, int64_t q_stride, int64_t rows, int64_t first_position,
-                             const uint16_t* k_cache, const uint16_t* v_cache, int64_t heads,
-                             int64_t kv_heads, int64_t head_dim, float scale, float* out,
-                             int64_t out_stride) {
+namespace {
+
+// The (sequence, query row, head) items of a batch, numbered consecutively across sequences so one
+// parallel loop covers every sequence's attention.
+template <class T>
+class AttentionItems {
+ public:
+  AttentionItems(std::span<const AttentionSequence<T>> sequences, int64_t heads)
+      : sequences_(sequences), heads_(heads) {
+    int64_t total = 0;
+    for (const AttentionSequence<T>& s : sequences) {
+      starts_.push_back(total);
+      total += s.rows * heads;
+      longest_ = std::max(longest_, s.first_position + s.rows);
+      work_ += s.rows * heads * (s.first_position + s.rows);
+    }
+    count_ = total;
+  }
+  int64_t count() const { return count_; }
+  int64_t longest() const { return longest_; }
+  // Multiply-adds of the whole batch, per head_dim.
+  int64_t work() const { return work_; }
+
+  struct Item {
+    const AttentionSequence<T>* sequence;
+    int64_t row;
+    int64_t head;
+  };
+  Item operator[](int64_t item) const {
+    const size_t s = static_cast<size_t>(std::upper_bound(starts_.begin(), starts_.end(), item) -
+                                         starts_.begin() - 1);
+    const int64_t local = item - starts_[s];
+    return {&sequences_[s], local / heads_, local % heads_};
+  }
+
+ private:
+  std::span<const AttentionSequence<T>> sequences_;
+  int64_t heads_;
+  std::vector<int64_t> starts_;
+  int64_t count_ = 0;
+  int64_t longest_ = 0;
+  int64_t work_ = 0;
+};
+
+}  // namespace
+
+void CausalAttentionF16(std::span<const AttentionSequence<uint16_t>> sequences, int64_t heads,
+                        int64_t kv_heads, int64_t head_dim, float scale) {
   const AttendFn attend = AttendFor(head_dim);
-  const int64_t kv_stride = kv_heads * head_dim;
   const int64_t group = heads / kv_heads;
-  const int64_t total = first_position + rows;
-  const int64_t work = rows * heads;
-#pragma omp parallel if (work * total * head_dim > (1 << 15))
+  const AttentionItems<uint16_t> items(sequences, heads);
+#pragma omp parallel if (items.work() * head_dim > (1 << 15))
   {
-    std::vector<float> scores(static_cast<size_t>(total));
+    std::vector<float> scores(static_cast<size_t>(items.longest()));
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < work; ++item) {
-      const int64_t r = item / heads;
-      const int64_t h = item % heads;
-      const int64_t kv = h / group;
-      attend(q + r * q_stride + h * head_dim, k_cache + kv * head_dim, v_cache + kv * head_dim,
-             kv_stride, first_position + r + 1, head_dim, scale, scores.data(),
-             out + r * out_stride + h * head_dim);
+    for (int64_t i = 0; i < items.count(); ++i) {
+      const auto [s, r, h] = items[i];
+      attend(s->q + r * s->q_stride + h * head_dim, s->key_rows, s->value_rows,
+             (h / group) * head_dim, s->first_position + r + 1, head_dim, scale, scores.data(),
+             s->out + r * s->out_stride + h * head_dim);
     }
   }
 }
 
-void CausalAttentionF32Cache(const float* q, int64_t q_stride, int64_t rows, int64_t first_position,
-                             const float* k_cache, const float* v_cache, int64_t heads,
-                             int64_t kv_heads, int64_t head_dim, float scale, float* out,
-                             int64_t out_stride) {
-  const int64_t kv_stride = kv_heads * head_dim;
+void CausalAttentionF32(std::span<const AttentionSequence<float>> sequences, int64_t heads,
+                        int64_t kv_heads, int64_t head_dim, float scale) {
   const int64_t group = heads / kv_heads;
-  const int64_t total = first_position + rows;
-  const int64_t work = rows * heads;
-#pragma omp parallel if (work * total * head_dim > (1 << 15))
+  const AttentionItems<float> items(sequences, heads);
+#pragma omp parallel if (items.work() * head_dim > (1 << 15))
   {
-    std::vector<double> scores(static_cast<size_t>(total));
+    std::vector<double> scores(static_cast<size_t>(items.longest()));
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < work; ++item) {
-      const int64_t r = item / heads, h = item % heads, kv = h / group;
-      const int64_t visible = first_position + r + 1;
-      const float* qh = q + r * q_stride + h * head_dim;
+    for (int64_t i = 0; i < items.count(); ++i) {
+      const auto [s, r, h] = items[i];
+      const int64_t offset = (h / group) * head_dim;
+      const int64_t visible = s->first_position + r + 1;
+      const float* qh = s->q + r * s->q_stride + h * head_dim;
       double max_score = -std::numeric_limits<double>::infinity();
-      for (int64_t s = 0; s < visible; ++s) {
-        const float* ks = k_cache + s * kv_stride + kv * head_dim;
+      for (int64_t p = 0; p < visible; ++p) {
+        const float* ks = s->key_rows[p] + offset;
         double dot = 0;
         for (int64_t d = 0; d < head_dim; ++d) dot += double{qh[d]} * ks[d];
-        scores[s] = dot * scale;
-        max_score = std::max(max_score, scores[s]);
+        scores[p] = dot * scale;
+        max_score = std::max(max_score, scores[p]);
       }
       double sum = 0;
-      for (int64_t s = 0; s < visible; ++s) sum += (scores[s] = std::exp(scores[s] - max_score));
-      float* oh = out + r * out_stride + h * head_dim;
+      for (int64_t p = 0; p < visible; ++p) sum += (scores[p] = std::exp(scores[p] - max_score));
+      float* oh = s->out + r * s->out_stride + h * head_dim;
       for (int64_t d = 0; d < head_dim; ++d) {
         double acc = 0;
-        for (int64_t s = 0; s < visible; ++s)
-          acc += scores[s] * v_cache[s * kv_stride + kv * head_dim + d];
+        for (int64_t p = 0; p < visible; ++p) acc += scores[p] * s->value_rows[p][offset + d];
         oh[d] = static_cast<float>(acc / sum);
       }
     }

@@ -35,21 +35,32 @@ struct RopeParams {
 void Rope(float* x, int64_t rows, int64_t stride, int64_t heads, int64_t head_dim,
           const int32_t* positions, const RopeParams& params);
 
-// Causal attention of `rows` new queries at positions first_position .. first_position+rows-1
-// over a cache holding positions 0 .. first_position+rows-1 (the new rows' keys and values
-// already written): q is [rows, heads * head_dim] (rows q_stride floats apart), k_cache and
-// v_cache are f16 [positions, kv_heads * head_dim], query head h reads kv head
+// One sequence's share of a batched causal attention: `rows` new queries at positions
+// first_position .. first_position+rows-1, q [rows, heads * head_dim] (rows q_stride floats apart),
+// over the rows of positions 0 .. first_position+rows-1 (the new rows' keys and values already
+// written): key_rows[p] and value_rows[p] point at position p's row of kv_heads * head_dim values,
+// wherever it lives (a contiguous cache or blocks of a paged pool). Query head h reads kv head
 // h / (heads / kv_heads). Writes out [rows, heads * head_dim] (rows out_stride apart).
-void CausalAttentionF16Cache(const float* q, int64_t q_stride, int64_t rows, int64_t first_position,
-                             const uint16_t* k_cache, const uint16_t* v_cache, int64_t heads,
-                             int64_t kv_heads, int64_t head_dim, float scale, float* out,
-                             int64_t out_stride);
+template <class T>
+struct AttentionSequence {
+  const float* q = nullptr;
+  int64_t q_stride = 0;
+  int64_t rows = 0;
+  int64_t first_position = 0;
+  const T* const* key_rows = nullptr;
+  const T* const* value_rows = nullptr;
+  float* out = nullptr;
+  int64_t out_stride = 0;
+};
 
-// The same over an f32 cache (Hugging Face float checkpoints).
-void CausalAttentionF32Cache(const float* q, int64_t q_stride, int64_t rows, int64_t first_position,
-                             const float* k_cache, const float* v_cache, int64_t heads,
-                             int64_t kv_heads, int64_t head_dim, float scale, float* out,
-                             int64_t out_stride);
+// Every sequence of a batch in one parallel loop; each (sequence, row, head) is computed exactly
+// as it would be alone. f16 rows (quantized GGUF models, as llama.cpp keeps them).
+void CausalAttentionF16(std::span<const AttentionSequence<uint16_t>> sequences, int64_t heads,
+                        int64_t kv_heads, int64_t head_dim, float scale);
+
+// The same over f32 rows (Hugging Face float checkpoints), accumulated in double.
+void CausalAttentionF32(std::span<const AttentionSequence<float>> sequences, int64_t heads,
+                        int64_t kv_heads, int64_t head_dim, float scale);
 
 // Converts rows of floats into f16 (round to nearest even), e.g. new keys into the cache.
 void FloatsToHalves(const float* x, int64_t n, uint16_t* out);

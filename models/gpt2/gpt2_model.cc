@@ -103,21 +103,43 @@ KvCache Gpt2Model::NewCache(int64_t max_positions) const {
   return KvCache(config_.layers, config_.hidden, limit, KvElement::kF32);
 }
 
-absl::Status Gpt2Model::Forward(std::span<const int32_t> tokens, KvCache* cache, bool all_logits,
-                                std::vector<float>* logits) const {
+absl::Status Gpt2Model::ForwardBatch(std::span<const SequenceStep> steps,
+                                     std::vector<float>* logits) const {
   const Gpt2Config& c = config_;
-  const int64_t rows = static_cast<int64_t>(tokens.size());
-  if (rows == 0) return absl::InvalidArgumentError("Forward: no tokens");
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    if (tokens[i] < 0 || tokens[i] >= c.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "token id ", tokens[i], " at index ", i, " is outside the vocabulary of ", c.vocab_size));
+  for (const SequenceStep& step : steps) {
+    if (step.tokens.empty()) return absl::InvalidArgumentError("Forward: no tokens");
+    for (size_t i = 0; i < step.tokens.size(); ++i) {
+      if (step.tokens[i] < 0 || step.tokens[i] >= c.vocab_size) {
+        return absl::InvalidArgumentError(absl::StrCat("token id ", step.tokens[i], " at index ", i,
+                                                       " is outside the vocabulary of ",
+                                                       c.vocab_size));
+      }
+    }
+    if (step.kv->row_width() != c.hidden || step.kv->element() != KvElement::kF32) {
+      return absl::InvalidArgumentError("Forward: the KV cache belongs to another model");
+    }
+    if (step.kv->length() + static_cast<int64_t>(step.tokens.size()) > c.positions) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "the sequence would hold ", step.kv->length() + static_cast<int64_t>(step.tokens.size()),
+          " positions; the model has ", c.positions));
     }
   }
-  if (cache->row_width() != c.hidden || cache->element() != KvElement::kF32) {
-    return absl::InvalidArgumentError("Forward: the KV cache belongs to another model");
+  for (const SequenceStep& step : steps) {
+    TF_RETURN_IF_ERROR(step.kv->Reserve(static_cast<int64_t>(step.tokens.size())));
   }
-  TF_RETURN_IF_ERROR(cache->Reserve(rows));
+  logits->clear();
+  std::vector<float> step_logits;
+  for (const SequenceStep& step : steps) {
+    TF_RETURN_IF_ERROR(ForwardOne(step.tokens, step.kv, step.all_logits, &step_logits));
+    logits->insert(logits->end(), step_logits.begin(), step_logits.end());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Gpt2Model::ForwardOne(std::span<const int32_t> tokens, SequenceKv* cache,
+                                   bool all_logits, std::vector<float>* logits) const {
+  const Gpt2Config& c = config_;
+  const int64_t rows = static_cast<int64_t>(tokens.size());
   const int64_t h = c.hidden, first = cache->length(), head_dim = h / c.heads;
 
   Tensor x = Tensor::Empty(backends::DType::kF32, {rows, h});
@@ -129,6 +151,7 @@ absl::Status Gpt2Model::Forward(std::span<const int32_t> tokens, KvCache* cache,
       xd[r * h + i] = wte[tokens[r] * h + i] + wpe[(first + r) * h + i];
   }
   Tensor attention = Tensor::Empty(backends::DType::kF32, {rows, h});
+  KvRowTable<float> kv_rows;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   for (int64_t li = 0; li < c.layers; ++li) {
     const Layer& l = layers_[static_cast<size_t>(li)];
@@ -136,16 +159,16 @@ absl::Status Gpt2Model::Forward(std::span<const int32_t> tokens, KvCache* cache,
                         backends::LayerNorm(x, Tensor(), l.ln1_gamma, l.ln1_beta, c.epsilon));
     TF_ASSIGN_OR_RETURN(Tensor qkv, backends::LinearKN(normed, l.qkv_weight, l.qkv_bias));
     const float* qkv_d = qkv.data<float>();
-    float* keys = cache->keys_f32(li) + first * h;
-    float* values = cache->values_f32(li) + first * h;
+    kv_rows.Load(*cache, li, first + rows);
     for (int64_t r = 0; r < rows; ++r) {
-      std::memcpy(keys + r * h, qkv_d + r * 3 * h + h, static_cast<size_t>(h) * sizeof(float));
-      std::memcpy(values + r * h, qkv_d + r * 3 * h + 2 * h,
+      std::memcpy(kv_rows.key(first + r), qkv_d + r * 3 * h + h,
+                  static_cast<size_t>(h) * sizeof(float));
+      std::memcpy(kv_rows.value(first + r), qkv_d + r * 3 * h + 2 * h,
                   static_cast<size_t>(h) * sizeof(float));
     }
-    backends::cpu::CausalAttentionF32Cache(qkv_d, 3 * h, rows, first, cache->keys_f32(li),
-                                           cache->values_f32(li), c.heads, c.heads, head_dim, scale,
-                                           attention.data<float>(), h);
+    const backends::cpu::AttentionSequence<float> sequence{
+        qkv_d, 3 * h, rows, first, kv_rows.keys(), kv_rows.values(), attention.data<float>(), h};
+    backends::cpu::CausalAttentionF32(std::span(&sequence, 1), c.heads, c.heads, head_dim, scale);
     TF_ASSIGN_OR_RETURN(Tensor projected,
                         backends::LinearKN(attention, l.proj_weight, l.proj_bias));
     TF_RETURN_IF_ERROR(backends::AddInPlace(x, projected));

@@ -40,10 +40,14 @@ class Gpt2Model final : public DecoderModel {
   int64_t parameter_count() const override { return parameter_count_; }
   int64_t weight_bytes() const override { return weight_bytes_; }
   KvCache NewCache(int64_t max_positions = 0) const override;
-  absl::Status Forward(std::span<const int32_t> tokens, KvCache* cache, bool all_logits,
-                       std::vector<float>* logits) const override;
+  absl::Status ForwardBatch(std::span<const SequenceStep> steps,
+                            std::vector<float>* logits) const override;
 
  private:
+  // One step of the batch (GPT-2 runs its steps one after another).
+  absl::Status ForwardOne(std::span<const int32_t> tokens, SequenceKv* cache, bool all_logits,
+                          std::vector<float>* logits) const;
+
   struct Layer {
     backends::Tensor ln1_gamma, ln1_beta, qkv_weight, qkv_bias, proj_weight, proj_bias;
     backends::Tensor ln2_gamma, ln2_beta, fc_weight, fc_bias, out_weight, out_bias;

@@ -327,26 +327,48 @@ void AddBias(float* x, const float* bias, int64_t rows, int64_t n, int64_t strid
 
 }  // namespace
 
-absl::Status LlamaModel::Forward(std::span<const int32_t> tokens, KvCache* cache, bool all_logits,
-                                 std::vector<float>* logits) const {
+absl::Status LlamaModel::ForwardBatch(std::span<const SequenceStep> steps,
+                                      std::vector<float>* logits) const {
   const LlamaConfig& c = config_;
-  const int64_t rows = static_cast<int64_t>(tokens.size());
-  if (rows == 0) return absl::InvalidArgumentError("Forward: no tokens");
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    if (tokens[i] < 0 || tokens[i] >= c.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "token id ", tokens[i], " at index ", i, " is outside the vocabulary of ", c.vocab_size));
+  const int64_t h = c.hidden, kv_width = c.kv_heads * c.head_dim, ffn = c.intermediate;
+  // Everything that can fail is checked before any sequence changes.
+  int64_t rows = 0, out_rows = 0;
+  for (const SequenceStep& step : steps) {
+    if (step.tokens.empty()) return absl::InvalidArgumentError("Forward: no tokens");
+    for (size_t i = 0; i < step.tokens.size(); ++i) {
+      if (step.tokens[i] < 0 || step.tokens[i] >= c.vocab_size) {
+        return absl::InvalidArgumentError(absl::StrCat("token id ", step.tokens[i], " at index ", i,
+                                                       " is outside the vocabulary of ",
+                                                       c.vocab_size));
+      }
+    }
+    if (step.kv->row_width() != kv_width || step.kv->element() != cache_element_) {
+      return absl::InvalidArgumentError("Forward: the KV cache belongs to another model");
+    }
+    const auto n = static_cast<int64_t>(step.tokens.size());
+    if (step.kv->length() + n > c.context_length) {
+      return absl::OutOfRangeError(absl::StrCat("the sequence would hold ", step.kv->length() + n,
+                                                " positions; the context has room for ",
+                                                c.context_length));
+    }
+    rows += n;
+    out_rows += step.all_logits ? n : 1;
+  }
+  for (const SequenceStep& step : steps) {
+    TF_RETURN_IF_ERROR(step.kv->Reserve(static_cast<int64_t>(step.tokens.size())));
+  }
+
+  // The steps' tokens are the rows of one activation matrix, each at its own position.
+  std::vector<int32_t> tokens, positions;
+  std::vector<int64_t> offsets;  // first row of each step
+  tokens.reserve(static_cast<size_t>(rows));
+  for (const SequenceStep& step : steps) {
+    offsets.push_back(static_cast<int64_t>(tokens.size()));
+    for (size_t i = 0; i < step.tokens.size(); ++i) {
+      tokens.push_back(step.tokens[i]);
+      positions.push_back(static_cast<int32_t>(step.kv->length() + static_cast<int64_t>(i)));
     }
   }
-  if (cache->row_width() != c.kv_heads * c.head_dim || cache->element() != cache_element_) {
-    return absl::InvalidArgumentError("Forward: the KV cache belongs to another model");
-  }
-  TF_RETURN_IF_ERROR(cache->Reserve(rows));
-
-  const int64_t h = c.hidden, kv_width = c.kv_heads * c.head_dim, ffn = c.intermediate;
-  const int64_t first = cache->length();
-  std::vector<int32_t> positions(static_cast<size_t>(rows));
-  for (int64_t r = 0; r < rows; ++r) positions[r] = static_cast<int32_t>(first + r);
 
   std::vector<float> x(static_cast<size_t>(rows * h)), normed(x.size()), q(x.size()),
       attention(x.size()), projected(x.size());
@@ -360,6 +382,12 @@ absl::Status LlamaModel::Forward(std::span<const int32_t> tokens, KvCache* cache
                                        static_cast<size_t>(embd_row));
     TF_RETURN_IF_ERROR(cpu::Dequantize(embeddings_.type, row, h, x.data() + r * h));
   }
+
+  const bool f16 = cache_element_ == KvElement::kF16;
+  std::vector<KvRowTable<uint16_t>> half_rows(f16 ? steps.size() : 0);
+  std::vector<KvRowTable<float>> float_rows(f16 ? 0 : steps.size());
+  std::vector<cpu::AttentionSequence<uint16_t>> half_sequences(half_rows.size());
+  std::vector<cpu::AttentionSequence<float>> float_sequences(float_rows.size());
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   for (int64_t li = 0; li < c.layers; ++li) {
@@ -385,17 +413,37 @@ absl::Status LlamaModel::Forward(std::span<const int32_t> tokens, KvCache* cache
     AddBias(v.data(), l.v_bias, rows, kv_width, kv_width);
     cpu::Rope(q.data(), rows, h, c.heads, c.head_dim, positions.data(), c.rope);
     cpu::Rope(k.data(), rows, kv_width, c.kv_heads, c.head_dim, positions.data(), c.rope);
-    if (cache_element_ == KvElement::kF32) {
-      std::copy(k.begin(), k.end(), cache->keys_f32(li) + first * kv_width);
-      std::copy(v.begin(), v.end(), cache->values_f32(li) + first * kv_width);
-      cpu::CausalAttentionF32Cache(q.data(), h, rows, first, cache->keys_f32(li),
-                                   cache->values_f32(li), c.heads, c.kv_heads, c.head_dim, scale,
-                                   attention.data(), h);
+
+    // Each step's new keys and values go to its own sequence's rows; attention reads them back.
+    for (size_t s = 0; s < steps.size(); ++s) {
+      const SequenceStep& step = steps[s];
+      const int64_t first = step.kv->length(), n = static_cast<int64_t>(step.tokens.size());
+      const int64_t row0 = offsets[s];
+      if (f16) {
+        KvRowTable<uint16_t>& table = half_rows[s];
+        table.Load(*step.kv, li, first + n);
+        for (int64_t r = 0; r < n; ++r) {
+          cpu::FloatsToHalves(k.data() + (row0 + r) * kv_width, kv_width, table.key(first + r));
+          cpu::FloatsToHalves(v.data() + (row0 + r) * kv_width, kv_width, table.value(first + r));
+        }
+        half_sequences[s] = {q.data() + row0 * h,         h, n, first, table.keys(), table.values(),
+                             attention.data() + row0 * h, h};
+      } else {
+        KvRowTable<float>& table = float_rows[s];
+        table.Load(*step.kv, li, first + n);
+        for (int64_t r = 0; r < n; ++r) {
+          std::copy_n(k.data() + (row0 + r) * kv_width, kv_width, table.key(first + r));
+          std::copy_n(v.data() + (row0 + r) * kv_width, kv_width, table.value(first + r));
+        }
+        float_sequences[s] = {
+            q.data() + row0 * h,         h, n, first, table.keys(), table.values(),
+            attention.data() + row0 * h, h};
+      }
+    }
+    if (f16) {
+      cpu::CausalAttentionF16(half_sequences, c.heads, c.kv_heads, c.head_dim, scale);
     } else {
-      cpu::FloatsToHalves(k.data(), rows * kv_width, cache->keys(li) + first * kv_width);
-      cpu::FloatsToHalves(v.data(), rows * kv_width, cache->values(li) + first * kv_width);
-      cpu::CausalAttentionF16Cache(q.data(), h, rows, first, cache->keys(li), cache->values(li),
-                                   c.heads, c.kv_heads, c.head_dim, scale, attention.data(), h);
+      cpu::CausalAttentionF32(float_sequences, c.heads, c.kv_heads, c.head_dim, scale);
     }
     TF_RETURN_IF_ERROR(
         cpu::QuantLinear(attention.data(), rows, h, l.o, projected.data(), h, &quantized));
@@ -419,13 +467,21 @@ absl::Status LlamaModel::Forward(std::span<const int32_t> tokens, KvCache* cache
   }
 
   // Only the rows whose logits are wanted go through the final norm and the output head.
-  const int64_t out_rows = all_logits ? rows : 1;
-  const float* last = x.data() + (rows - out_rows) * h;
-  cpu::RmsNorm(last, output_norm_, c.rms_epsilon, out_rows, h, normed.data());
+  std::vector<float> wanted(static_cast<size_t>(out_rows * h));
+  int64_t next = 0;
+  for (size_t s = 0; s < steps.size(); ++s) {
+    const auto n = static_cast<int64_t>(steps[s].tokens.size());
+    const int64_t count = steps[s].all_logits ? n : 1;
+    const float* from = x.data() + (offsets[s] + n - count) * h;
+    std::copy_n(from, count * h, wanted.data() + next * h);
+    next += count;
+  }
+  normed.resize(std::max(normed.size(), wanted.size()));
+  cpu::RmsNorm(wanted.data(), output_norm_, c.rms_epsilon, out_rows, h, normed.data());
   logits->resize(static_cast<size_t>(out_rows * c.vocab_size));
   TF_RETURN_IF_ERROR(cpu::QuantLinear(normed.data(), out_rows, h, output_, logits->data(),
                                       c.vocab_size, &quantized));
-  cache->Advance(rows);
+  for (const SequenceStep& step : steps) step.kv->Advance(static_cast<int64_t>(step.tokens.size()));
   return absl::OkStatus();
 }
 

@@ -48,8 +48,10 @@ class LlamaModel final : public DecoderModel {
   // row, unless the output head shares it.
   int64_t decode_bytes_per_token() const;
   KvCache NewCache(int64_t max_positions = 0) const override;
-  absl::Status Forward(std::span<const int32_t> tokens, KvCache* cache, bool all_logits,
-                       std::vector<float>* logits) const override;
+  absl::Status ForwardBatch(std::span<const SequenceStep> steps,
+                            std::vector<float>* logits) const override;
+  // Also the KV element this model's sequences must use (f16 for GGUF, f32 for float folders).
+  KvElement kv_element() const { return cache_element_; }
 
  private:
   struct Layer {

@@ -105,10 +105,20 @@ TEST_CASE("Causal attention over an f16 cache with grouped heads", "[decoder_ops
     for (const bool reference : {true, false}) {
       CAPTURE(d, reference);
       UseReferenceDecoderKernels(reference);
-      std::vector<float> out(q.size());
-      CausalAttentionF16Cache(q.data(), heads * d, rows, first, k.data(), v.data(), heads, kv_heads,
-                              d, static_cast<float>(scale), out.data(), heads * d);
+      // Rows reached through pointers, as a paged cache hands them out; one batch of two
+      // sequences (the same data twice) must give each the result it gets alone.
+      std::vector<const uint16_t*> k_rows, v_rows;
+      for (int64_t p = 0; p < total; ++p) {
+        k_rows.push_back(k.data() + p * kv_heads * d);
+        v_rows.push_back(v.data() + p * kv_heads * d);
+      }
+      std::vector<float> out(q.size()), twin(q.size());
+      const AttentionSequence<uint16_t> batch[] = {
+          {q.data(), heads * d, rows, first, k_rows.data(), v_rows.data(), out.data(), heads * d},
+          {q.data(), heads * d, rows, first, k_rows.data(), v_rows.data(), twin.data(), heads * d}};
+      CausalAttentionF16(batch, heads, kv_heads, d, static_cast<float>(scale));
       for (size_t i = 0; i < out.size(); ++i) REQUIRE(out[i] == Approx(want[i]).margin(1e-5));
+      CHECK(out == twin);
     }
   }
   UseReferenceDecoderKernels(false);

@@ -4,6 +4,7 @@
 #include "models/llama/llama_model.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -143,6 +144,74 @@ TEST_CASE("Prefill in chunks equals prefill at once", "[llama]") {
   for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double{std::fabs(a[i] - b[i])});
   CHECK(worst < 1e-3);
   CHECK(ArgMax(a) == ArgMax(b));
+}
+
+}  // namespace
+}  // namespace trustformers::models
+
+namespace trustformers::models {
+namespace {
+
+// Continuous batching must not change a single bit of any sequence's numbers: several sequences
+// prefilled together, then decoded together while another one prefills, give exactly the logits
+// each gets alone.
+TEST_CASE("A batch of sequences gives each exactly its logits alone", "[llama]") {
+  const auto model = LoadSmolLm2();
+  const std::vector<std::vector<int32_t>> prompts = {
+      {504, 3575, 282, 4649, 314},
+      {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13},
+      {9140},
+      {504, 3575, 282, 4649, 314, 2155, 282, 4723, 216, 35}};
+  constexpr int kDecodeSteps = 4;
+  // Alone: prefill, then greedy steps; every step's logits kept.
+  std::vector<std::vector<std::vector<float>>> alone(prompts.size());
+  std::vector<std::vector<int32_t>> greedy(prompts.size());
+  for (size_t s = 0; s < prompts.size(); ++s) {
+    KvCache cache = model->NewCache(64);
+    std::vector<float> logits;
+    REQUIRE(model->Forward(prompts[s], &cache, false, &logits).ok());
+    alone[s].push_back(logits);
+    for (int i = 0; i < kDecodeSteps; ++i) {
+      const int32_t next[] = {ArgMax(logits)};
+      greedy[s].push_back(next[0]);
+      REQUIRE(model->Forward(next, &cache, false, &logits).ok());
+      alone[s].push_back(logits);
+    }
+  }
+  // Together: the first three prefill in one batch; then they decode in one batch each step,
+  // the fourth joining with its whole prefill in the first decode step.
+  std::vector<KvCache> caches;
+  for (size_t s = 0; s < prompts.size(); ++s) caches.push_back(model->NewCache(64));
+  const int64_t vocab = model->vocab_size();
+  auto row = [&](const std::vector<float>& all, int64_t index) {
+    return std::vector<float>(all.begin() + index * vocab, all.begin() + (index + 1) * vocab);
+  };
+  std::vector<float> logits;
+  std::vector<DecoderModel::SequenceStep> steps;
+  for (size_t s = 0; s < 3; ++s) steps.push_back({prompts[s], &caches[s], false});
+  REQUIRE(model->ForwardBatch(steps, &logits).ok());
+  for (size_t s = 0; s < 3; ++s) CHECK(row(logits, static_cast<int64_t>(s)) == alone[s][0]);
+
+  std::vector<std::array<int32_t, 1>> next(prompts.size());
+  for (int i = 0; i < kDecodeSteps; ++i) {
+    steps.clear();
+    for (size_t s = 0; s < 3; ++s) {
+      next[s][0] = greedy[s][static_cast<size_t>(i)];
+      steps.push_back({next[s], &caches[s], false});
+    }
+    if (i == 0) {
+      steps.push_back({prompts[3], &caches[3], false});
+    } else {
+      next[3][0] = greedy[3][static_cast<size_t>(i - 1)];
+      steps.push_back({next[3], &caches[3], false});
+    }
+    REQUIRE(model->ForwardBatch(steps, &logits).ok());
+    for (size_t s = 0; s < 4; ++s) {
+      CAPTURE(i, s);
+      CHECK(row(logits, static_cast<int64_t>(s)) ==
+            alone[s][static_cast<size_t>(s == 3 ? i : i + 1)]);
+    }
+  }
 }
 
 }  // namespace
