@@ -84,6 +84,21 @@ struct LimitsConfig {
   bool operator==(const LimitsConfig&) const = default;
 };
 
+struct EngineConfig {
+  // Memory of each decoder model's paged KV cache, in MiB, and positions per block.
+  int64_t kv_cache_mib = 512;
+  int64_t kv_block_tokens = 16;
+  // Sequences (choices) decoded together in one batch, and tokens per batched step.
+  int64_t max_running_sequences = 64;
+  int64_t max_batch_tokens = 2048;
+  // Prompt tokens one sequence prefills per step, so long prompts do not stall decoding.
+  int64_t prefill_chunk_tokens = 512;
+  // Reuse the KV rows of prompt blocks computed before (a repeated system prompt is computed once).
+  bool prefix_caching = true;
+
+  bool operator==(const EngineConfig&) const = default;
+};
+
 struct ModelConfig {
   // Name clients put in each request's `model` field.
   std::string name;
@@ -101,6 +116,7 @@ struct Config {
   AuthConfig auth;
   TlsConfig tls;
   LimitsConfig limits;
+  EngineConfig engine;
   LoggingConfig logging;
   // Folder relative model paths resolve against. Empty: $TRUSTFORMERS_HOME, else
   // ~/.cache/trustformers/models (where scripts/fetch-models.sh puts the default models).

@@ -232,6 +232,24 @@ absl::Status ReadLimits(const Reader& r, const YAML::Node& node, const std::stri
                      }}});
 }
 
+absl::Status ReadEngine(const Reader& r, const YAML::Node& node, const std::string& path,
+                        EngineConfig* out) {
+  auto integer = [&](int64_t min, int64_t max, int64_t* field) {
+    return [&r, min, max, field](const YAML::Node& n, const std::string& p) {
+      return r.Integer(n, p, min, max, field);
+    };
+  };
+  return r.Mapping(node, path,
+                   {{"kv_cache_mib", integer(1, 1 << 20, &out->kv_cache_mib)},
+                    {"kv_block_tokens", integer(1, 1024, &out->kv_block_tokens)},
+                    {"max_running_sequences", integer(1, 4096, &out->max_running_sequences)},
+                    {"max_batch_tokens", integer(1, 1 << 20, &out->max_batch_tokens)},
+                    {"prefill_chunk_tokens", integer(1, 1 << 20, &out->prefill_chunk_tokens)},
+                    {"prefix_caching", [&](const YAML::Node& n, const std::string& p) {
+                       return r.Boolean(n, p, &out->prefix_caching);
+                     }}});
+}
+
 absl::Status ReadLogging(const Reader& r, const YAML::Node& node, const std::string& path,
                          LoggingConfig* out) {
   return r.Mapping(node, path,
@@ -318,6 +336,8 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml_text, absl::string_vie
                       const std::string& p) { return ReadAuth(r, n, p, &config.auth); }},
          {"tls",
           [&](const YAML::Node& n, const std::string& p) { return ReadTls(r, n, p, &config.tls); }},
+         {"engine", [&](const YAML::Node& n,
+                        const std::string& p) { return ReadEngine(r, n, p, &config.engine); }},
          {"limits", [&](const YAML::Node& n,
                         const std::string& p) { return ReadLimits(r, n, p, &config.limits); }},
          {"logging", [&](const YAML::Node& n,

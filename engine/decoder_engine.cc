@@ -5,14 +5,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "backends/status_macros.h"
-#include "engine/sampling/logprobs.h"
 #include "engine/sampling/sampler.h"
 #include "models/gpt2/gpt2_model.h"
 #include "models/llama/llama_model.h"
 #include "models/loader/gguf_tokenizer.h"
 #include "models/loader/json_file.h"
 #include "tokenizers/bpe_tokenizer.h"
-#include "tokenizers/streaming_decoder.h"
 
 namespace trustformers::engine {
 namespace {
@@ -43,20 +41,6 @@ absl::StatusOr<std::unique_ptr<tokenizers::ChatTemplate>> ParseChatTemplate(
     return absl::InvalidArgumentError(absl::StrCat(where, ": ", parsed.status().message()));
   }
   return parsed;
-}
-
-ChoiceFinish ToChoiceFinish(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kStop:
-      return ChoiceFinish::kStop;
-    case FinishReason::kLength:
-      return ChoiceFinish::kLength;
-    case FinishReason::kStopSequence:
-      return ChoiceFinish::kStopSequence;
-    case FinishReason::kNone:
-      break;
-  }
-  return ChoiceFinish::kNone;
 }
 
 }  // namespace
@@ -160,22 +144,45 @@ absl::Status DecoderEngine::Start(const std::string& source) {
   if (std::optional<uint32_t> eos = tokenizer_->eos_id()) {
     eos_text_ = std::string(tokenizer_->TokenBytes(*eos));
   }
-  thread_ = std::thread([this] { Run(); });
+  vocabulary_.tokenizer = tokenizer_.get();
+  vocabulary_.end_of_generation_ids = eog_ids_;
+  vocabulary_.vocab_size = vocab_size();
+  vocabulary_.context_length = context_length();
+  const models::DecoderModel::KvShape shape = model_->kv_shape();
+  TF_ASSIGN_OR_RETURN(
+      std::unique_ptr<KvBlockPool> pool,
+      KvBlockPool::Create({shape.layers, shape.row_width, shape.element, options_.kv_block_tokens},
+                          options_.kv_cache_bytes));
+  SchedulerOptions scheduler;
+  scheduler.max_queued_requests = options_.max_queued_requests;
+  scheduler.max_running_sequences = options_.max_running_sequences;
+  scheduler.max_batch_tokens = options_.max_batch_tokens;
+  scheduler.prefill_chunk_tokens = options_.prefill_chunk_tokens;
+  scheduler.prefix_caching = options_.prefix_caching;
+  scheduler_ = std::make_unique<Scheduler>(model_.get(), &vocabulary_, std::move(pool), scheduler,
+                                           options_.histograms);
   return absl::OkStatus();
 }
 
-DecoderEngine::~DecoderEngine() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+DecoderEngine::~DecoderEngine() { scheduler_.reset(); }
 
-int64_t DecoderEngine::queued() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return static_cast<int64_t>(queue_.size());
+absl::Status DecoderEngine::CheckFits(const GenerateCall& call, int64_t prompt_tokens) const {
+  const KvBlockPool& pool = scheduler_->pool();
+  const int64_t block = pool.block_tokens();
+  const auto blocks = [block](int64_t positions) { return (positions + block - 1) / block; };
+  // The prompt's blocks are shared by the choices; each choice's own tokens take their own
+  // (plus the copied partial block of the prompt).
+  const int64_t choices = NumChoices(call.params);
+  const int64_t generated = std::max<int64_t>(call.params.max_tokens, 1);
+  int64_t needed = blocks(prompt_tokens + generated);
+  if (choices > 1) needed = blocks(prompt_tokens) + choices * (blocks(generated) + 1);
+  if (needed > pool.total_blocks()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the request needs up to ", needed, " KV blocks of ", block, " positions (", prompt_tokens,
+        " prompt tokens, max_tokens ", generated, ", n ", choices, ") but the KV cache holds ",
+        pool.total_blocks(), "; lower max_tokens or n, or raise engine.kv_cache_mib"));
+  }
+  return absl::OkStatus();
 }
 
 std::string DecoderEngine::TokenBytes(int32_t id) const {
@@ -293,7 +300,16 @@ absl::Status DecoderEngine::Submit(GenerateCall call, std::shared_ptr<GenerateSi
                                                    " with room for at least one generated token"));
   }
   const int64_t room = context - prompt_tokens;
-  if (!call.max_tokens_set) call.params.max_tokens = static_cast<int32_t>(room);
+  if (!call.max_tokens_set) {
+    // Until the context is full, or the KV cache: a long-context model may have a context
+    // larger than the pool.
+    const KvBlockPool& pool = scheduler_->pool();
+    const int64_t choices = NumChoices(call.params);
+    const int64_t pool_room =
+        (pool.total_blocks() * pool.block_tokens() - prompt_tokens) / choices -
+        2 * pool.block_tokens();
+    call.params.max_tokens = static_cast<int32_t>(std::clamp<int64_t>(pool_room, 1, room));
+  }
   const SamplingDefaults& d = sampling_defaults_;
   SamplingParams& p = call.params;
   if (call.unset.temperature && d.temperature) p.temperature = *d.temperature;
@@ -305,231 +321,11 @@ absl::Status DecoderEngine::Submit(GenerateCall call, std::shared_ptr<GenerateSi
     p.repetition_penalty = *d.repetition_penalty;
   }
   TF_RETURN_IF_ERROR(ValidateSamplingParams(call.params, vocab_size(), room));
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (static_cast<int64_t>(queue_.size()) >= options_.max_queued_requests) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("the generation queue is full (", queue_.size(), " requests); retry later"));
-    }
-    queue_.push_back(Request{std::move(call), std::move(prompt), std::move(sink),
-                             std::chrono::steady_clock::now()});
-  }
-  wake_.notify_one();
-  return absl::OkStatus();
-}
-
-void DecoderEngine::Run() {
-  for (;;) {
-    Request request;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping
-      request = std::move(queue_.front());
-      queue_.pop_front();
-      running_.store(1);
-    }
-    Serve(request);
-    generation_tokens_.fetch_add(request.generated_tokens);
-    prompt_tokens_.fetch_add(static_cast<int64_t>(request.prompt.ids.size()));
-    requests_finished_.fetch_add(1);
-    running_.store(0);
-  }
-}
-
-DecoderEngineCounters DecoderEngine::counters() const {
-  DecoderEngineCounters counters;
-  counters.running = running_.load();
-  counters.queued = queued();
-  counters.requests_finished = requests_finished_.load();
-  counters.prompt_tokens = prompt_tokens_.load();
-  counters.generation_tokens = generation_tokens_.load();
-  return counters;
-}
-
-namespace {
-
-// One choice of a request while it runs.
-struct Choice {
-  int32_t index = 0;
-  models::KvCache cache;
-  std::vector<float> logits;
-  std::unique_ptr<Sampler> sampler;
-  std::unique_ptr<StopChecker> stops;
-  std::unique_ptr<tokenizers::StreamingDecoder> text;
-  bool active = true;
-};
-
-}  // namespace
-
-void DecoderEngine::Serve(Request& request) {
-  GenerateSink& sink = *request.sink;
-  const SamplingParams& params = request.call.params;
-  const std::vector<int32_t>& ids = request.prompt.ids;
-  GenerateUsage usage;
-  usage.prompt_tokens = static_cast<int32_t>(ids.size());
-  const int32_t choices = NumChoices(params);
-
-  auto finish_all = [&](ChoiceFinish finish, const std::string& error) {
-    for (int32_t i = 0; i < choices; ++i) {
-      GenerateChunk chunk;
-      chunk.index = i;
-      chunk.finish = finish;
-      chunk.error = error;
-      sink.OnChunk(std::move(chunk));
-    }
-    sink.OnDone(absl::OkStatus(), usage);
-  };
-  // A stopping engine (unload, shutdown) cancels like a client that went away.
-  auto cancelled = [&] { return stopping_ || sink.Cancelled(); };
-  if (cancelled()) return finish_all(ChoiceFinish::kCancelled, "");
-
-  // Prefill once for every choice, in chunks; with echoed logprobs every position's logits.
-  const bool prompt_logprobs = params.echo_prompt && params.logprobs.has_value();
-  models::KvCache cache =
-      model_->NewCache(static_cast<int64_t>(ids.size()) + std::max<int64_t>(params.max_tokens, 1));
-  std::vector<float> logits, all_logits;
-  const std::span<const int32_t> prompt(ids);
-  for (size_t begin = 0; begin < prompt.size();) {
-    const size_t count =
-        std::min(prompt.size() - begin, static_cast<size_t>(options_.prefill_chunk_tokens));
-    if (absl::Status s =
-            model_->Forward(prompt.subspan(begin, count), &cache, prompt_logprobs, &logits);
-        !s.ok()) {
-      return finish_all(ChoiceFinish::kError, std::string(s.message()));
-    }
-    if (prompt_logprobs) all_logits.insert(all_logits.end(), logits.begin(), logits.end());
-    begin += count;
-    if (cancelled()) return finish_all(ChoiceFinish::kCancelled, "");
-  }
-  const size_t vocab = static_cast<size_t>(vocab_size());
-  if (prompt_logprobs)
-    logits.assign(all_logits.end() - static_cast<ptrdiff_t>(vocab), all_logits.end());
-
-  // Echo: the prompt (and its logprobs: token i given tokens before it) before each choice.
-  if (params.echo_prompt) {
-    GenerateChunk echo;
-    echo.echo = true;
-    echo.text = request.prompt.text;
-    echo.token_ids = ids;
-    if (prompt_logprobs) {
-      for (size_t i = 0; i < ids.size(); ++i) {
-        GeneratedTokenLogprob lp;
-        lp.token_id = ids[i];
-        lp.token_bytes = TokenBytes(ids[i]);
-        if (i > 0) {
-          const std::span<const float> row(all_logits.data() + (i - 1) * vocab, vocab);
-          absl::StatusOr<TokenLogprobs> computed =
-              ComputeLogprobs(row, static_cast<uint32_t>(ids[i]), *params.logprobs);
-          if (!computed.ok())
-            return finish_all(ChoiceFinish::kError, std::string(computed.status().message()));
-          lp.logprob = computed->logprob;
-          for (const TopLogprob& top : computed->top) {
-            lp.top.push_back({static_cast<int32_t>(top.id),
-                              TokenBytes(static_cast<int32_t>(top.id)), top.logprob});
-          }
-        }
-        echo.logprobs.push_back(std::move(lp));
-      }
-    }
-    for (int32_t i = 0; i < choices; ++i) {
-      echo.index = i;
-      sink.OnChunk(echo);
-    }
-  }
-
-  std::vector<uint32_t> prompt_ids(ids.begin(), ids.end());
-  std::vector<Choice> running;
-  running.reserve(static_cast<size_t>(choices));
-  for (int32_t i = 0; i < choices; ++i) {
-    Choice c{.index = i,
-             .cache = cache,
-             .logits = logits,
-             .sampler = std::make_unique<Sampler>(params, vocab_size(), eog_ids_,
-                                                  static_cast<uint32_t>(i)),
-             .stops = std::make_unique<StopChecker>(params, eog_ids_),
-             .text = std::make_unique<tokenizers::StreamingDecoder>(*tokenizer_,
-                                                                    params.skip_special_tokens)};
-    c.sampler->SetPrompt(prompt_ids);
-    running.push_back(std::move(c));
-  }
-  if (params.max_tokens == 0) {  // score the prompt only
-    for (Choice& c : running) {
-      GenerateChunk chunk;
-      chunk.index = c.index;
-      chunk.finish = ChoiceFinish::kLength;
-      sink.OnChunk(std::move(chunk));
-    }
-    sink.OnDone(absl::OkStatus(), usage);
-    return;
-  }
-
-  bool first_token = true;
-  size_t active = running.size();
-  while (active > 0) {
-    const bool stop_now = cancelled();
-    for (Choice& c : running) {
-      if (!c.active) continue;
-      GenerateChunk chunk;
-      chunk.index = c.index;
-      auto end = [&](ChoiceFinish finish) {
-        chunk.finish = finish;
-        c.active = false;
-        --active;
-      };
-      if (stop_now) {
-        end(ChoiceFinish::kCancelled);
-        sink.OnChunk(std::move(chunk));
-        continue;
-      }
-      absl::StatusOr<SampledToken> sampled = c.sampler->Sample(c.logits);
-      if (!sampled.ok()) {
-        chunk.error = std::string(sampled.status().message());
-        end(ChoiceFinish::kError);
-        sink.OnChunk(std::move(chunk));
-        continue;
-      }
-      if (first_token) {
-        usage.time_to_first_token = std::chrono::steady_clock::now() - request.accepted;
-        first_token = false;
-      }
-      const uint32_t token = sampled->id;
-      chunk.token_ids.push_back(static_cast<int32_t>(token));
-      if (params.logprobs.has_value()) {
-        GeneratedTokenLogprob lp;
-        lp.token_id = static_cast<int32_t>(token);
-        lp.token_bytes = TokenBytes(lp.token_id);
-        lp.logprob = sampled->logprob;
-        for (const TopLogprob& top : sampled->top) {
-          lp.top.push_back({static_cast<int32_t>(top.id), TokenBytes(static_cast<int32_t>(top.id)),
-                            top.logprob});
-        }
-        chunk.logprobs.push_back(std::move(lp));
-      }
-      const std::string piece = c.text->Push(token);
-      StepOutput step = c.stops->Step(token, piece);
-      chunk.text = std::move(step.text);
-      if (step.finish != FinishReason::kNone) {
-        chunk.matched_stop = std::move(step.matched_stop);
-        end(ToChoiceFinish(step.finish));
-      } else if (c.cache.length() >= c.cache.max_positions()) {
-        StepOutput rest = c.stops->Finish(FinishReason::kLength);
-        chunk.text += c.text->Finish();
-        chunk.text += rest.text;
-        end(ChoiceFinish::kLength);
-      } else {
-        const int32_t next[] = {static_cast<int32_t>(token)};
-        if (absl::Status s = model_->Forward(next, &c.cache, false, &c.logits); !s.ok()) {
-          chunk.error = std::string(s.message());
-          end(ChoiceFinish::kError);
-        }
-      }
-      sink.OnChunk(std::move(chunk));
-    }
-  }
-  for (const Choice& c : running) usage.completion_tokens += c.stops->generated();
-  request.generated_tokens = usage.completion_tokens;
-  sink.OnDone(absl::OkStatus(), usage);
+  TF_RETURN_IF_ERROR(CheckFits(call, prompt_tokens));
+  auto request = std::make_shared<GenerationRequest>(std::move(call), std::move(prompt.ids),
+                                                     std::move(prompt.text), std::move(sink),
+                                                     next_arrival_.fetch_add(1));
+  return scheduler_->Submit(std::move(request));
 }
 
 }  // namespace trustformers::engine

@@ -2,25 +2,21 @@
 // Face folder, with its tokenizer, chat template and end-of-generation tokens, and the thread
 // that runs its requests.
 // Submit checks and tokenizes a request on the caller's thread (so every error arrives before any
-// output), then queues it; the engine's thread prefills the prompt, samples each choice token by
-// token and streams chunks to the request's sink. Requests run one after another for now; the
-// continuous-batching scheduler replaces the loop behind the same interface.
+// output), then hands it to the model's scheduler (engine/scheduler.h), whose thread runs every
+// request in continuous batches and streams chunks to each request's sink.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/generation/generate_types.h"
+#include "engine/scheduler.h"
 #include "models/decoder_model.h"
 #include "tokenizers/causal_tokenizer.h"
 #include "tokenizers/chat_template.h"
@@ -32,6 +28,15 @@ struct DecoderEngineOptions {
   int64_t max_queued_requests = 256;
   // Prompt tokens per forward pass while prefilling (bounds the activations' memory).
   int64_t prefill_chunk_tokens = 512;
+  // Sequences in the running batch, and tokens per batched step.
+  int64_t max_running_sequences = 64;
+  int64_t max_batch_tokens = 2048;
+  // Memory of the paged KV cache, and positions per block.
+  int64_t kv_cache_bytes = int64_t{512} << 20;
+  int64_t kv_block_tokens = 16;
+  bool prefix_caching = true;
+  // Latency histograms (may be null), for this model's label.
+  SchedulerHistograms histograms;
 };
 
 // Sampling defaults from a Hugging Face generation_config.json (its do_sample flag is not
@@ -48,14 +53,7 @@ struct PromptTokens {
   std::string text;
 };
 
-// Running totals for metrics, read at scrape time.
-struct DecoderEngineCounters {
-  int64_t running = 0;
-  int64_t queued = 0;
-  int64_t requests_finished = 0;
-  int64_t prompt_tokens = 0;
-  int64_t generation_tokens = 0;
-};
+using DecoderEngineCounters = SchedulerCounters;
 
 class DecoderEngine {
  public:
@@ -95,24 +93,16 @@ class DecoderEngine {
   const std::vector<uint32_t>& end_of_generation_ids() const { return eog_ids_; }
   const SamplingDefaults& sampling_defaults() const { return sampling_defaults_; }
   const tokenizers::CausalTokenizer& tokenizer() const { return *tokenizer_; }
-  int64_t queued() const;
-  DecoderEngineCounters counters() const;
+  // Requests and sequences waiting for the batch.
+  int64_t queued() const { return scheduler_->counters().waiting; }
+  DecoderEngineCounters counters() const { return scheduler_->counters(); }
 
  private:
-  struct Request {
-    GenerateCall call;
-    PromptTokens prompt;
-    std::shared_ptr<GenerateSink> sink;
-    std::chrono::steady_clock::time_point accepted;
-    // Set by Serve for the metrics.
-    int64_t generated_tokens = 0;
-  };
-
   DecoderEngine() = default;
-  // Checks the parts fit together and starts the thread.
+  // Checks the parts fit together and starts the scheduler.
   absl::Status Start(const std::string& source);
-  void Run();
-  void Serve(Request& request);
+  // INVALID_ARGUMENT when the request could never fit in the KV pool, naming the numbers.
+  absl::Status CheckFits(const GenerateCall& call, int64_t prompt_tokens) const;
 
   DecoderEngineOptions options_;
   std::unique_ptr<models::DecoderModel> model_;
@@ -121,17 +111,9 @@ class DecoderEngine {
   std::vector<uint32_t> eog_ids_;
   SamplingDefaults sampling_defaults_;
   std::string bos_text_, eos_text_;
-
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<Request> queue_;  // guarded by mutex_
-  // Set by the destructor; the running request sees it between steps.
-  std::atomic<bool> stopping_{false};
-  std::atomic<int64_t> running_{0};
-  std::atomic<int64_t> requests_finished_{0};
-  std::atomic<int64_t> prompt_tokens_{0};
-  std::atomic<int64_t> generation_tokens_{0};
-  std::thread thread_;
+  DecoderVocabulary vocabulary_;
+  std::atomic<uint64_t> next_arrival_{0};
+  std::unique_ptr<Scheduler> scheduler_;  // last: stops before what it uses goes away
 };
 
 }  // namespace trustformers::engine

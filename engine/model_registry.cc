@@ -36,6 +36,12 @@ ModelRegistry::ModelRegistry(const config::Config& config, EncoderEngineOptions 
     : encoder_options_(encoder_options) {
   encoder_options_.queue.max_queued_requests = config.limits.max_queued_encoder_requests;
   decoder_options_.max_queued_requests = config.limits.max_queued_generate_requests;
+  decoder_options_.kv_cache_bytes = config.engine.kv_cache_mib << 20;
+  decoder_options_.kv_block_tokens = config.engine.kv_block_tokens;
+  decoder_options_.max_running_sequences = config.engine.max_running_sequences;
+  decoder_options_.max_batch_tokens = config.engine.max_batch_tokens;
+  decoder_options_.prefill_chunk_tokens = config.engine.prefill_chunk_tokens;
+  decoder_options_.prefix_caching = config.engine.prefix_caching;
   const auto now = std::chrono::system_clock::now();
   for (const config::ModelConfig& model : config.models) {
     ModelEntry entry;

@@ -28,6 +28,14 @@ class DecoderModel {
   // An empty cache for one sequence, up to the context length (or `max_positions` if smaller).
   virtual KvCache NewCache(int64_t max_positions = 0) const = 0;
 
+  // The rows every sequence of this model holds per position (for a paged pool).
+  struct KvShape {
+    int64_t layers = 0;
+    int64_t row_width = 0;
+    KvElement element = KvElement::kF16;
+  };
+  virtual KvShape kv_shape() const = 0;
+
   // One sequence's share of a batched step.
   struct SequenceStep {
     std::span<const int32_t> tokens;

@@ -109,6 +109,7 @@ absl::StatusOr<engine::GenerateCall> GenerateCallFromProto(const v1::GenerateReq
       break;
   }
 
+  if (request.has_priority()) call.priority = request.priority();
   const v1::SamplingParams& s = request.sampling();
   engine::SamplingParams& p = call.params;
   if (s.has_max_tokens()) {

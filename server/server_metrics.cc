@@ -105,12 +105,37 @@ ServerMetrics::ServerMetrics(const engine::ModelRegistry* registry)
        MetricType::kGauge,
        {"model"}},
       {"trustformers_num_requests_running",
-       "Requests being computed.",
+       "Sequences (choices) in the model's running batch.",
        MetricType::kGauge,
        {"model"}},
       {"trustformers_num_requests_waiting",
-       "Requests queued for the model.",
+       "Requests and sequences waiting for the model (queued, preempted, unforked choices).",
        MetricType::kGauge,
+       {"model"}},
+      {"trustformers_kv_cache_blocks_used",
+       "KV cache blocks referenced by sequences.",
+       MetricType::kGauge,
+       {"model"}},
+      {"trustformers_kv_cache_blocks_free",
+       "KV cache blocks free or holding only reusable prefixes.",
+       MetricType::kGauge,
+       {"model"}},
+      {"trustformers_kv_cache_blocks_total", "KV cache blocks.", MetricType::kGauge, {"model"}},
+      {"trustformers_prefix_cache_hits_total",
+       "Prompt blocks whose KV rows were reused from the prefix cache.",
+       MetricType::kCounter,
+       {"model"}},
+      {"trustformers_prefix_cache_misses_total",
+       "Prompt blocks looked up in the prefix cache and computed.",
+       MetricType::kCounter,
+       {"model"}},
+      {"trustformers_preemptions_total",
+       "Sequences that gave their KV blocks back to be recomputed later.",
+       MetricType::kCounter,
+       {"model"}},
+      {"trustformers_engine_steps_total",
+       "Batched forward steps.",
+       MetricType::kCounter,
        {"model"}},
       {"trustformers_requests_finished_total",
        "Generation requests finished.",
@@ -139,7 +164,20 @@ ServerMetrics::ServerMetrics(const engine::ModelRegistry* registry)
             sink.Add("trustformers_num_requests_running", {entry.name},
                      static_cast<double>(c.running));
             sink.Add("trustformers_num_requests_waiting", {entry.name},
-                     static_cast<double>(c.queued));
+                     static_cast<double>(c.waiting));
+            sink.Add("trustformers_kv_cache_blocks_used", {entry.name},
+                     static_cast<double>(c.kv_blocks_used));
+            sink.Add("trustformers_kv_cache_blocks_free", {entry.name},
+                     static_cast<double>(c.kv_blocks_free));
+            sink.Add("trustformers_kv_cache_blocks_total", {entry.name},
+                     static_cast<double>(c.kv_blocks_total));
+            sink.Add("trustformers_prefix_cache_hits_total", {entry.name},
+                     static_cast<double>(c.prefix_hits));
+            sink.Add("trustformers_prefix_cache_misses_total", {entry.name},
+                     static_cast<double>(c.prefix_misses));
+            sink.Add("trustformers_preemptions_total", {entry.name},
+                     static_cast<double>(c.preemptions));
+            sink.Add("trustformers_engine_steps_total", {entry.name}, static_cast<double>(c.steps));
             sink.Add("trustformers_requests_finished_total", {entry.name},
                      static_cast<double>(c.requests_finished));
             sink.Add("trustformers_prompt_tokens_total", {entry.name},

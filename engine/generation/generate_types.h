@@ -40,6 +40,8 @@ struct GenerateCall {
   SamplingParams params;
   // Unset in the request: until an end condition or the context is full.
   bool max_tokens_set = false;
+  // Lower values are scheduled sooner; equal values in arrival order.
+  int32_t priority = 0;
   // Fields the request left unset: the engine fills them from the model's generation_config.json
   // when it has one (params then holds the proto's defaults until it does).
   struct Unset {

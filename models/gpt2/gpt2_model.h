@@ -40,6 +40,7 @@ class Gpt2Model final : public DecoderModel {
   int64_t parameter_count() const override { return parameter_count_; }
   int64_t weight_bytes() const override { return weight_bytes_; }
   KvCache NewCache(int64_t max_positions = 0) const override;
+  KvShape kv_shape() const override { return {config_.layers, config_.hidden, KvElement::kF32}; }
   absl::Status ForwardBatch(std::span<const SequenceStep> steps,
                             std::vector<float>* logits) const override;
 

@@ -48,6 +48,9 @@ class LlamaModel final : public DecoderModel {
   // row, unless the output head shares it.
   int64_t decode_bytes_per_token() const;
   KvCache NewCache(int64_t max_positions = 0) const override;
+  KvShape kv_shape() const override {
+    return {config_.layers, config_.kv_heads * config_.head_dim, cache_element_};
+  }
   absl::Status ForwardBatch(std::span<const SequenceStep> steps,
                             std::vector<float>* logits) const override;
   // Also the KV element this model's sequences must use (f16 for GGUF, f32 for float folders).

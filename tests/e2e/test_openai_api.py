@@ -194,8 +194,10 @@ def test_each_error_status_raises_the_sdks_exception(client, server, start_serve
 
 
 def test_a_full_queue_answers_429_with_retry_after(start_server, write_config):
-    config = write_config(DEFAULT_CONFIG.read_text().replace(
-        "max_queued_generate_requests: 256", "max_queued_generate_requests: 1"))
+    config = write_config(DEFAULT_CONFIG.read_text()
+                          .replace("max_queued_generate_requests: 256",
+                                   "max_queued_generate_requests: 1")
+                          .replace("max_running_sequences: 64", "max_running_sequences: 1"))
     server = start_server(config)
     server.wait_serving()
     client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="x", max_retries=0,

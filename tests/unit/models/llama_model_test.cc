@@ -130,7 +130,7 @@ TEST_CASE("Forward refuses bad input and leaves the cache unchanged", "[llama]")
   CHECK(cache.length() == 2);
 }
 
-TEST_CASE("Prefill in chunks equals prefill at once", "[llama]") {
+TEST_CASE("Prefill in chunks equals prefill at once, bit for bit", "[llama]") {
   const auto model = LoadSmolLm2();
   const std::vector<int32_t> ids = {504, 3575, 282, 4649, 314, 2155, 282, 4723, 216, 35};
   KvCache whole = model->NewCache(64), chunked = model->NewCache(64);
@@ -140,10 +140,9 @@ TEST_CASE("Prefill in chunks equals prefill at once", "[llama]") {
   REQUIRE(model->Forward(all.subspan(0, 3), &chunked, false, &b).ok());
   REQUIRE(model->Forward(all.subspan(3, 4), &chunked, false, &b).ok());
   REQUIRE(model->Forward(all.subspan(7), &chunked, false, &b).ok());
-  double worst = 0;
-  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double{std::fabs(a[i] - b[i])});
-  CHECK(worst < 1e-3);
-  CHECK(ArgMax(a) == ArgMax(b));
+  // Every row is computed the same way whatever else is in its pass, so recomputing a preempted
+  // sequence in other chunks gives back the same numbers.
+  CHECK(a == b);
 }
 
 }  // namespace
