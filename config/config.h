@@ -80,6 +80,15 @@ struct LimitsConfig {
   // with Retry-After): generation, and the encoders' Embed/Classify.
   int64_t max_queued_generate_requests = 256;
   int64_t max_queued_encoder_requests = 1024;
+  // Per generation request: prompt tokens and max_tokens (0: up to the model's context), choices
+  // (n) and stop strings.
+  int64_t max_prompt_tokens = 0;
+  int64_t max_new_tokens = 0;
+  int64_t max_choices = 16;
+  int64_t max_stop_strings = 16;
+  // Concurrent calls (streams) on one gRPC connection; HTTP/1.1 has one per connection, bounded
+  // by http.max_connections.
+  int64_t max_concurrent_streams = 256;
 
   bool operator==(const LimitsConfig&) const = default;
 };

@@ -222,14 +222,20 @@ absl::Status ReadTls(const Reader& r, const YAML::Node& node, const std::string&
 
 absl::Status ReadLimits(const Reader& r, const YAML::Node& node, const std::string& path,
                         LimitsConfig* out) {
-  return r.Mapping(node, path,
-                   {{"max_queued_generate_requests",
-                     [&](const YAML::Node& n, const std::string& p) {
-                       return r.Integer(n, p, 1, 1000000, &out->max_queued_generate_requests);
-                     }},
-                    {"max_queued_encoder_requests", [&](const YAML::Node& n, const std::string& p) {
-                       return r.Integer(n, p, 1, 1000000, &out->max_queued_encoder_requests);
-                     }}});
+  auto integer = [&](int64_t min, int64_t max, int64_t* field) {
+    return [&r, min, max, field](const YAML::Node& n, const std::string& p) {
+      return r.Integer(n, p, min, max, field);
+    };
+  };
+  return r.Mapping(
+      node, path,
+      {{"max_queued_generate_requests", integer(1, 1000000, &out->max_queued_generate_requests)},
+       {"max_queued_encoder_requests", integer(1, 1000000, &out->max_queued_encoder_requests)},
+       {"max_prompt_tokens", integer(0, int64_t{1} << 30, &out->max_prompt_tokens)},
+       {"max_new_tokens", integer(0, int64_t{1} << 30, &out->max_new_tokens)},
+       {"max_choices", integer(1, 16, &out->max_choices)},
+       {"max_stop_strings", integer(0, 16, &out->max_stop_strings)},
+       {"max_concurrent_streams", integer(1, 1000000, &out->max_concurrent_streams)}});
 }
 
 absl::Status ReadEngine(const Reader& r, const YAML::Node& node, const std::string& path,

@@ -294,6 +294,27 @@ absl::Status DecoderEngine::Submit(GenerateCall call, std::shared_ptr<GenerateSi
     }
   }
   const int64_t prompt_tokens = static_cast<int64_t>(prompt.ids.size());
+  if (options_.max_prompt_tokens > 0 && prompt_tokens > options_.max_prompt_tokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the prompt has ", prompt_tokens, " tokens; this server accepts at most ",
+                     options_.max_prompt_tokens, " (limits.max_prompt_tokens)"));
+  }
+  if (call.max_tokens_set && options_.max_new_tokens > 0 &&
+      call.params.max_tokens > options_.max_new_tokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_tokens is ", call.params.max_tokens, "; this server allows at most ",
+                     options_.max_new_tokens, " (limits.max_new_tokens)"));
+  }
+  if (NumChoices(call.params) > options_.max_choices) {
+    return absl::InvalidArgumentError(absl::StrCat("n is ", NumChoices(call.params),
+                                                   "; this server allows at most ",
+                                                   options_.max_choices, " (limits.max_choices)"));
+  }
+  if (static_cast<int64_t>(call.params.stop.size()) > options_.max_stop_strings) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("stop has ", call.params.stop.size(), " strings; this server allows at most ",
+                     options_.max_stop_strings, " (limits.max_stop_strings)"));
+  }
   if (prompt_tokens >= context) {
     return absl::InvalidArgumentError(absl::StrCat("the prompt has ", prompt_tokens,
                                                    " tokens; the model's context holds ", context,
@@ -308,7 +329,9 @@ absl::Status DecoderEngine::Submit(GenerateCall call, std::shared_ptr<GenerateSi
     const int64_t pool_room =
         (pool.total_blocks() * pool.block_tokens() - prompt_tokens) / choices -
         2 * pool.block_tokens();
-    call.params.max_tokens = static_cast<int32_t>(std::clamp<int64_t>(pool_room, 1, room));
+    int64_t cap = std::clamp<int64_t>(pool_room, 1, room);
+    if (options_.max_new_tokens > 0) cap = std::min(cap, options_.max_new_tokens);
+    call.params.max_tokens = static_cast<int32_t>(cap);
   }
   const SamplingDefaults& d = sampling_defaults_;
   SamplingParams& p = call.params;

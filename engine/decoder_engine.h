@@ -35,6 +35,11 @@ struct DecoderEngineOptions {
   int64_t kv_cache_bytes = int64_t{512} << 20;
   int64_t kv_block_tokens = 16;
   bool prefix_caching = true;
+  // Per-request limits (0: none beyond the model's context).
+  int64_t max_prompt_tokens = 0;
+  int64_t max_new_tokens = 0;
+  int64_t max_choices = 16;
+  int64_t max_stop_strings = 16;
   // Latency histograms (may be null), for this model's label.
   SchedulerHistograms histograms;
 };

@@ -32,8 +32,26 @@ bool IsEncoderArchitecture(const std::string& arch) {
   return arch == "bert" || arch == "roberta" || arch == "xlm-roberta";
 }
 
-ModelRegistry::ModelRegistry(const config::Config& config, EncoderEngineOptions encoder_options)
+ModelRegistry::ModelRegistry(const config::Config& config, EncoderEngineOptions encoder_options,
+                             MetricsRegistry* metrics)
     : encoder_options_(encoder_options) {
+  if (metrics != nullptr) {
+    auto family = [&](const char* name, const char* help, std::vector<double> buckets) {
+      absl::StatusOr<HistogramFamily*> added =
+          metrics->AddHistogram(name, help, {"model"}, std::move(buckets));
+      return added.ok() ? *added : nullptr;
+    };
+    time_to_first_token_ = family("trustformers_time_to_first_token_seconds",
+                                  "From admission of a generation request to its first token.",
+                                  DefaultLatencyBuckets());
+    inter_token_latency_ =
+        family("trustformers_inter_token_latency_seconds",
+               "Between consecutive tokens of a choice.", DefaultLatencyBuckets());
+    step_seconds_ = family("trustformers_engine_step_seconds", "One batched forward step.",
+                           DefaultLatencyBuckets());
+    batch_tokens_ = family("trustformers_engine_step_tokens", "Tokens in one batched step.",
+                           {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096});
+  }
   encoder_options_.queue.max_queued_requests = config.limits.max_queued_encoder_requests;
   decoder_options_.max_queued_requests = config.limits.max_queued_generate_requests;
   decoder_options_.kv_cache_bytes = config.engine.kv_cache_mib << 20;
@@ -42,6 +60,10 @@ ModelRegistry::ModelRegistry(const config::Config& config, EncoderEngineOptions 
   decoder_options_.max_batch_tokens = config.engine.max_batch_tokens;
   decoder_options_.prefill_chunk_tokens = config.engine.prefill_chunk_tokens;
   decoder_options_.prefix_caching = config.engine.prefix_caching;
+  decoder_options_.max_prompt_tokens = config.limits.max_prompt_tokens;
+  decoder_options_.max_new_tokens = config.limits.max_new_tokens;
+  decoder_options_.max_choices = config.limits.max_choices;
+  decoder_options_.max_stop_strings = config.limits.max_stop_strings;
   const auto now = std::chrono::system_clock::now();
   for (const config::ModelConfig& model : config.models) {
     ModelEntry entry;
@@ -93,18 +115,26 @@ absl::Status ModelRegistry::Load(size_t index) {
                                                         "' in '", path, "' is not supported")));
   }
   std::shared_ptr<DecoderEngine> decoder;
+  DecoderEngineOptions decoder_options = decoder_options_;
+  auto child = [&](HistogramFamily* family) -> Histogram* {
+    if (family == nullptr) return nullptr;
+    absl::StatusOr<Histogram*> histogram = family->WithLabels({name});
+    return histogram.ok() ? *histogram : nullptr;
+  };
+  decoder_options.histograms = {child(time_to_first_token_), child(inter_token_latency_),
+                                child(step_seconds_), child(batch_tokens_)};
   if (source->format == models::ModelFormat::kGguf) {
     // Every GGUF is read and validated in full now (tensors, tokenizer, chat template), so a
     // malformed file fails start-up with the reason instead of the first request that touches it.
     absl::StatusOr<std::unique_ptr<DecoderEngine>> loaded =
-        DecoderEngine::LoadGguf(source->path, decoder_options_);
+        DecoderEngine::LoadGguf(source->path, decoder_options);
     if (!loaded.ok()) return fail(loaded.status());
     decoder = *std::move(loaded);
     source->architecture = decoder->model().architecture();
   } else if (source->format == models::ModelFormat::kHfSafetensors &&
              tasks == std::vector<ModelTask>{ModelTask::kGenerate}) {
     absl::StatusOr<std::unique_ptr<DecoderEngine>> loaded =
-        DecoderEngine::LoadHfFolder(source->path, decoder_options_);
+        DecoderEngine::LoadHfFolder(source->path, decoder_options);
     if (!loaded.ok()) return fail(loaded.status());
     decoder = *std::move(loaded);
   }

@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "engine/decoder_engine.h"
 #include "engine/encoder_engine.h"
+#include "engine/metrics.h"
 #include "models/loader/model_source.h"
 
 namespace trustformers::engine {
@@ -51,7 +52,10 @@ struct ModelEntry {
 class ModelRegistry {
  public:
   // Registers every configured model in state kLoading, in configuration order.
-  explicit ModelRegistry(const config::Config& config, EncoderEngineOptions encoder_options = {});
+  // With `metrics`, each decoder records its latency histograms there (labelled by model name);
+  // it must outlive the registry.
+  explicit ModelRegistry(const config::Config& config, EncoderEngineOptions encoder_options = {},
+                         MetricsRegistry* metrics = nullptr);
 
   ModelRegistry(const ModelRegistry&) = delete;
   ModelRegistry& operator=(const ModelRegistry&) = delete;
@@ -74,6 +78,11 @@ class ModelRegistry {
 
   EncoderEngineOptions encoder_options_;
   DecoderEngineOptions decoder_options_;
+  // Latency histogram families, when a metrics registry was given.
+  HistogramFamily* time_to_first_token_ = nullptr;
+  HistogramFamily* inter_token_latency_ = nullptr;
+  HistogramFamily* step_seconds_ = nullptr;
+  HistogramFamily* batch_tokens_ = nullptr;
   mutable std::mutex mutex_;
   std::vector<ModelEntry> entries_;  // guarded by mutex_
 };

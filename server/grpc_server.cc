@@ -71,6 +71,8 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const config::Conf
     builder.experimental().SetInterceptorCreators(std::move(options.interceptors));
   }
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_receive_message_bytes));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             static_cast<int>(full_config.limits.max_concurrent_streams));
   builder.RegisterService(&server->inference_service_);
   builder.RegisterService(&server->models_service_);
   builder.RegisterService(&server->fine_tuning_service_);

@@ -84,8 +84,9 @@ const char* GrpcCodeName(int code) {
 
 }  // namespace
 
-ServerMetrics::ServerMetrics(const engine::ModelRegistry* registry)
-    : open_connections_(std::make_shared<std::function<int64_t()>>()) {
+ServerMetrics::ServerMetrics(const engine::ModelRegistry* registry,
+                             engine::MetricsRegistry* metrics)
+    : metrics_(*metrics), open_connections_(std::make_shared<std::function<int64_t()>>()) {
   http_requests_ = Must(metrics_.AddCounter("trustformers_http_requests_total",
                                             "HTTP requests answered, by route and status.",
                                             {"method", "route", "status"}));

@@ -17,8 +17,8 @@ inline constexpr const char* kGatewayCallMetadata = "x-trustformers-gateway";
 
 class ServerMetrics {
  public:
-  // `registry` must outlive this object.
-  explicit ServerMetrics(const engine::ModelRegistry* registry);
+  // `registry` and `metrics` must outlive this object; the engines record into `metrics` too.
+  ServerMetrics(const engine::ModelRegistry* registry, engine::MetricsRegistry* metrics);
   ~ServerMetrics();
 
   engine::MetricsRegistry& metrics() { return metrics_; }
@@ -35,7 +35,7 @@ class ServerMetrics {
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> InterceptorFactory();
 
  private:
-  engine::MetricsRegistry metrics_;
+  engine::MetricsRegistry& metrics_;
   engine::CounterFamily* http_requests_ = nullptr;
   engine::HistogramFamily* http_seconds_ = nullptr;
   engine::CounterFamily* grpc_requests_ = nullptr;

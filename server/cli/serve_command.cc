@@ -91,8 +91,9 @@ int Serve(const ServeOptions& options) {
     spdlog::info("API keys required on gRPC and HTTP (health and metrics {})",
                  config.auth.open_health_and_metrics ? "open" : "need a key too");
   }
-  engine::ModelRegistry registry(config);
-  server::ServerMetrics metrics(&registry);
+  engine::MetricsRegistry metrics_registry;
+  engine::ModelRegistry registry(config, {}, &metrics_registry);
+  server::ServerMetrics metrics(&registry, &metrics_registry);
   server::GrpcServerOptions grpc_options;
   grpc_options.authorizer = authorizer;
   grpc_options.interceptors.push_back(metrics.InterceptorFactory());
