@@ -112,6 +112,7 @@ class EncoderEngine {
   int64_t embedding_dimensions() const { return model_->config().hidden_size; }
   // Requests waiting for the batch queue.
   int64_t queued() const { return queue_->queued(); }
+  EncoderQueueCounters counters() const { return queue_->counters(); }
   bool can_classify() const { return model_->has_classifier(); }
   // Label names by id (label_<id> where config.json names none).
   const std::vector<std::string>& labels() const { return labels_; }

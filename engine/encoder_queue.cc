@@ -64,8 +64,22 @@ void EncoderQueue::Run() {
         queue_.pop_front();
       }
     }
+    running_ = static_cast<int64_t>(batch.size());
     RunBatch(batch);
+    finished_ += static_cast<int64_t>(batch.size());
+    running_ = 0;
   }
+}
+
+EncoderQueueCounters EncoderQueue::counters() const {
+  EncoderQueueCounters c;
+  c.queued = queued();
+  c.running = running_.load();
+  c.requests_finished = finished_.load();
+  c.requests_cancelled = cancelled_.load();
+  c.forward_passes = passes_.load();
+  c.tokens = tokens_.load();
+  return c;
 }
 
 void EncoderQueue::RunBatch(std::vector<Request>& batch) {
@@ -76,6 +90,7 @@ void EncoderQueue::RunLive(std::vector<Request>& batch, bool isolate_failures) {
   std::vector<Request*> live;
   for (Request& request : batch) {
     if (request.cancelled && request.cancelled()) {
+      ++cancelled_;
       request.done(absl::CancelledError("the caller went away before the request ran"));
     } else {
       live.push_back(&request);
@@ -108,6 +123,8 @@ void EncoderQueue::RunLive(std::vector<Request>& batch, bool isolate_failures) {
       ++next;
     }
     backends::SequenceOffsets offsets;
+    ++passes_;
+    tokens_ += tokens;
     absl::StatusOr<backends::Tensor> hidden = model_->Forward(inputs, &offsets);
     absl::StatusOr<backends::Tensor> logits = (hidden.ok() && model_->has_classifier())
                                                   ? model_->ClassifierLogits(*hidden, offsets)

@@ -7,6 +7,7 @@
 // owner thread (or on the caller's thread when Submit itself fails), and must not block.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -37,6 +38,16 @@ struct EncoderQueueOptions {
   int64_t max_queued_requests = 1024;
 };
 
+// Running totals for metrics, readable from any thread.
+struct EncoderQueueCounters {
+  int64_t queued = 0;
+  int64_t running = 0;  // requests in the batch being computed
+  int64_t requests_finished = 0;
+  int64_t requests_cancelled = 0;
+  int64_t forward_passes = 0;
+  int64_t tokens = 0;
+};
+
 class EncoderQueue {
  public:
   using Done = std::function<void(absl::StatusOr<std::vector<EncoderOutput>>)>;
@@ -57,6 +68,7 @@ class EncoderQueue {
 
   // Requests waiting, for metrics and tests.
   int64_t queued() const;
+  EncoderQueueCounters counters() const;
 
  private:
   struct Request {
@@ -78,6 +90,7 @@ class EncoderQueue {
   std::condition_variable wake_;
   std::deque<Request> queue_;  // guarded by mutex_
   bool stopping_ = false;      // guarded by mutex_
+  std::atomic<int64_t> running_{0}, finished_{0}, cancelled_{0}, passes_{0}, tokens_{0};
   std::thread owner_;
 };
 

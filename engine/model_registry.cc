@@ -1,5 +1,7 @@
 #include "engine/model_registry.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -121,8 +123,10 @@ absl::Status ModelRegistry::Load(size_t index) {
     absl::StatusOr<Histogram*> histogram = family->WithLabels({name});
     return histogram.ok() ? *histogram : nullptr;
   };
-  decoder_options.histograms = {child(time_to_first_token_), child(inter_token_latency_),
-                                child(step_seconds_), child(batch_tokens_)};
+  if (std::find(tasks.begin(), tasks.end(), ModelTask::kGenerate) != tasks.end()) {
+    decoder_options.histograms = {child(time_to_first_token_), child(inter_token_latency_),
+                                  child(step_seconds_), child(batch_tokens_)};
+  }
   if (source->format == models::ModelFormat::kGguf) {
     // Every GGUF is read and validated in full now (tensors, tokenizer, chat template), so a
     // malformed file fails start-up with the reason instead of the first request that touches it.

@@ -135,11 +135,19 @@ ServerMetrics::ServerMetrics(const engine::ModelRegistry* registry,
        MetricType::kCounter,
        {"model"}},
       {"trustformers_engine_steps_total",
-       "Batched forward steps.",
+       "Batched forward steps (encoders: forward passes).",
+       MetricType::kCounter,
+       {"model"}},
+      {"trustformers_encoder_tokens_total",
+       "Tokens run through an encoder.",
+       MetricType::kCounter,
+       {"model"}},
+      {"trustformers_requests_cancelled_total",
+       "Encoder requests whose caller left before their batch ran.",
        MetricType::kCounter,
        {"model"}},
       {"trustformers_requests_finished_total",
-       "Generation requests finished.",
+       "Requests finished.",
        MetricType::kCounter,
        {"model"}},
       {"trustformers_prompt_tokens_total",
@@ -186,8 +194,19 @@ ServerMetrics::ServerMetrics(const engine::ModelRegistry* registry,
             sink.Add("trustformers_generation_tokens_total", {entry.name},
                      static_cast<double>(c.generation_tokens));
           } else if (entry.encoder != nullptr) {
+            const engine::EncoderQueueCounters c = entry.encoder->counters();
+            sink.Add("trustformers_num_requests_running", {entry.name},
+                     static_cast<double>(c.running));
             sink.Add("trustformers_num_requests_waiting", {entry.name},
-                     static_cast<double>(entry.encoder->queued()));
+                     static_cast<double>(c.queued));
+            sink.Add("trustformers_requests_finished_total", {entry.name},
+                     static_cast<double>(c.requests_finished));
+            sink.Add("trustformers_requests_cancelled_total", {entry.name},
+                     static_cast<double>(c.requests_cancelled));
+            sink.Add("trustformers_engine_steps_total", {entry.name},
+                     static_cast<double>(c.forward_passes));
+            sink.Add("trustformers_encoder_tokens_total", {entry.name},
+                     static_cast<double>(c.tokens));
           }
         }
       });

@@ -201,6 +201,10 @@ def test_metrics_count_requests_of_both_front_ends(start_server):
     assert metric(text, "trustformers_grpc_requests_total",
                   method="/trustformers.v1.Inference/Embed", code="OK") == 1
     assert metric(text, "trustformers_model_ready", model="smollm2-135m-instruct") == 1
+    # The encoder's queue reports like the decoder's engine.
+    assert metric(text, "trustformers_requests_finished_total", model="all-minilm-l6-v2") == 2
+    assert metric(text, "trustformers_encoder_tokens_total", model="all-minilm-l6-v2") >= 6
+    assert metric(text, "trustformers_num_requests_waiting", model="all-minilm-l6-v2") == 0
     assert metric(text, "trustformers_http_open_connections") >= 1
 
 
