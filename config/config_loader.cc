@@ -391,6 +391,13 @@ absl::Status ValidateConfig(const Config& config, absl::string_view source_name)
     return invalid("tls.client_ca_file",
                    "client certificates need TLS: set cert_file and key_file");
   }
+  if (config.engine.max_batch_tokens < config.engine.max_running_sequences) {
+    // Every running sequence must get its next token in every step.
+    return invalid("engine.max_batch_tokens",
+                   absl::StrCat("must be at least engine.max_running_sequences (",
+                                config.engine.max_running_sequences, "), got ",
+                                config.engine.max_batch_tokens));
+  }
   if (std::string p = LogLevelProblem(config.logging.level); !p.empty()) {
     return invalid("logging.level", p);
   }

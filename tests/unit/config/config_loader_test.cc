@@ -140,6 +140,53 @@ TEST_CASE("config: invalid values are refused with the reason", "[config]") {
         std::string::npos);
 }
 
+TEST_CASE("config: the gateway, auth, TLS, engine and limits sections", "[config]") {
+  absl::StatusOr<Config> config = ParseConfig(R"(
+http:
+  address: 127.0.0.1:9000
+  io_threads: 4
+  max_body_bytes: 4096
+  idle_timeout_s: 5
+auth:
+  api_keys_file: /etc/keys
+  open_health_and_metrics: false
+tls:
+  cert_file: /c.pem
+  key_file: /k.pem
+engine:
+  kv_cache_mib: 64
+  max_running_sequences: 8
+  max_batch_tokens: 128
+  prefix_caching: false
+limits:
+  max_choices: 2
+  max_new_tokens: 100
+)",
+                                              "gateway.yaml");
+  REQUIRE(config.ok());
+  CHECK(config->http.address == "127.0.0.1:9000");
+  CHECK(config->http.io_threads == 4);
+  CHECK(config->http.max_body_bytes == 4096);
+  CHECK(config->http.idle_timeout_s == 5.0);
+  CHECK(config->auth.api_keys_file == "/etc/keys");
+  CHECK(!config->auth.open_health_and_metrics);
+  CHECK(config->tls.enabled());
+  CHECK(config->engine.kv_cache_mib == 64);
+  CHECK(config->engine.max_running_sequences == 8);
+  CHECK(!config->engine.prefix_caching);
+  CHECK(config->limits.max_choices == 2);
+  CHECK(config->limits.max_new_tokens == 100);
+
+  CHECK(ErrorOf("http:\n  address: nowhere\n").find("http.address") != std::string::npos);
+  CHECK(ErrorOf("tls:\n  cert_file: /c.pem\n").find("set together") != std::string::npos);
+  CHECK(ErrorOf("tls:\n  client_ca_file: /ca.pem\n").find("need TLS") != std::string::npos);
+  CHECK(ErrorOf("auth:\n  open_health_and_metrics: maybe\n").find("expected true or false") !=
+        std::string::npos);
+  CHECK(ErrorOf("engine:\n  max_running_sequences: 100\n  max_batch_tokens: 50\n")
+            .find("must be at least engine.max_running_sequences (100)") != std::string::npos);
+  CHECK(ErrorOf("limits:\n  max_choices: 17\n").find("between 1 and 16") != std::string::npos);
+}
+
 TEST_CASE("config: duplicate keys and model names are refused", "[config]") {
   CHECK(ErrorOf("server:\n  grpc_address: 0.0.0.0:1\n  grpc_address: 0.0.0.0:2\n")
             .find("test.yaml:3:3: server.grpc_address: key appears twice") != std::string::npos);
