@@ -99,9 +99,12 @@ struct EngineConfig {
   int64_t kv_block_tokens = 16;
   // Sequences (choices) decoded together in one batch, and tokens per batched step.
   int64_t max_running_sequences = 64;
-  int64_t max_batch_tokens = 2048;
+  // A step's time grows with its tokens, and every decoding sequence waits for the step: the
+  // budget bounds the gap between tokens while prompts are prefilled (CPU prefill runs a few
+  // hundred tokens per second per few cores).
+  int64_t max_batch_tokens = 256;
   // Prompt tokens one sequence prefills per step, so long prompts do not stall decoding.
-  int64_t prefill_chunk_tokens = 512;
+  int64_t prefill_chunk_tokens = 256;
   // Reuse the KV rows of prompt blocks computed before (a repeated system prompt is computed once).
   bool prefix_caching = true;
 

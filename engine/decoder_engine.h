@@ -27,10 +27,10 @@ struct DecoderEngineOptions {
   // Requests waiting at once; beyond it Submit answers RESOURCE_EXHAUSTED.
   int64_t max_queued_requests = 256;
   // Prompt tokens per forward pass while prefilling (bounds the activations' memory).
-  int64_t prefill_chunk_tokens = 512;
+  int64_t prefill_chunk_tokens = 256;
   // Sequences in the running batch, and tokens per batched step.
   int64_t max_running_sequences = 64;
-  int64_t max_batch_tokens = 2048;
+  int64_t max_batch_tokens = 256;
   // Memory of the paged KV cache, and positions per block.
   int64_t kv_cache_bytes = int64_t{512} << 20;
   int64_t kv_block_tokens = 16;

@@ -30,9 +30,9 @@ struct SchedulerOptions {
   // Sequences (choices) in the running batch at once.
   int64_t max_running_sequences = 64;
   // Tokens in one forward pass: every decoding sequence's one token, then prompt chunks.
-  int64_t max_batch_tokens = 2048;
+  int64_t max_batch_tokens = 256;
   // Prompt tokens one sequence may prefill in one step.
-  int64_t prefill_chunk_tokens = 512;
+  int64_t prefill_chunk_tokens = 256;
   // Reuse the KV rows of full blocks whose whole prefix was computed before.
   bool prefix_caching = true;
 };

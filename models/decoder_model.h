@@ -53,6 +53,11 @@ class DecoderModel {
   virtual absl::Status ForwardBatch(std::span<const SequenceStep> steps,
                                     std::vector<float>* logits) const = 0;
 
+  // Checks every step against this model (token ids, KV shape, context) and reserves the rows
+  // they will write: what can fail, before any sequence changes. For ForwardBatch
+  // implementations.
+  absl::Status PrepareSteps(std::span<const SequenceStep> steps) const;
+
   // One sequence: ForwardBatch of a single step.
   absl::Status Forward(std::span<const int32_t> tokens, SequenceKv* kv, bool all_logits,
                        std::vector<float>* logits) const {

@@ -105,28 +105,7 @@ KvCache Gpt2Model::NewCache(int64_t max_positions) const {
 
 absl::Status Gpt2Model::ForwardBatch(std::span<const SequenceStep> steps,
                                      std::vector<float>* logits) const {
-  const Gpt2Config& c = config_;
-  for (const SequenceStep& step : steps) {
-    if (step.tokens.empty()) return absl::InvalidArgumentError("Forward: no tokens");
-    for (size_t i = 0; i < step.tokens.size(); ++i) {
-      if (step.tokens[i] < 0 || step.tokens[i] >= c.vocab_size) {
-        return absl::InvalidArgumentError(absl::StrCat("token id ", step.tokens[i], " at index ", i,
-                                                       " is outside the vocabulary of ",
-                                                       c.vocab_size));
-      }
-    }
-    if (step.kv->row_width() != c.hidden || step.kv->element() != KvElement::kF32) {
-      return absl::InvalidArgumentError("Forward: the KV cache belongs to another model");
-    }
-    if (step.kv->length() + static_cast<int64_t>(step.tokens.size()) > c.positions) {
-      return absl::OutOfRangeError(absl::StrCat(
-          "the sequence would hold ", step.kv->length() + static_cast<int64_t>(step.tokens.size()),
-          " positions; the model has ", c.positions));
-    }
-  }
-  for (const SequenceStep& step : steps) {
-    TF_RETURN_IF_ERROR(step.kv->Reserve(static_cast<int64_t>(step.tokens.size())));
-  }
+  TF_RETURN_IF_ERROR(PrepareSteps(steps));
   logits->clear();
   std::vector<float> step_logits;
   for (const SequenceStep& step : steps) {

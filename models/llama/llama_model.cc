@@ -331,31 +331,12 @@ absl::Status LlamaModel::ForwardBatch(std::span<const SequenceStep> steps,
                                       std::vector<float>* logits) const {
   const LlamaConfig& c = config_;
   const int64_t h = c.hidden, kv_width = c.kv_heads * c.head_dim, ffn = c.intermediate;
-  // Everything that can fail is checked before any sequence changes.
+  TF_RETURN_IF_ERROR(PrepareSteps(steps));
   int64_t rows = 0, out_rows = 0;
   for (const SequenceStep& step : steps) {
-    if (step.tokens.empty()) return absl::InvalidArgumentError("Forward: no tokens");
-    for (size_t i = 0; i < step.tokens.size(); ++i) {
-      if (step.tokens[i] < 0 || step.tokens[i] >= c.vocab_size) {
-        return absl::InvalidArgumentError(absl::StrCat("token id ", step.tokens[i], " at index ", i,
-                                                       " is outside the vocabulary of ",
-                                                       c.vocab_size));
-      }
-    }
-    if (step.kv->row_width() != kv_width || step.kv->element() != cache_element_) {
-      return absl::InvalidArgumentError("Forward: the KV cache belongs to another model");
-    }
     const auto n = static_cast<int64_t>(step.tokens.size());
-    if (step.kv->length() + n > c.context_length) {
-      return absl::OutOfRangeError(absl::StrCat("the sequence would hold ", step.kv->length() + n,
-                                                " positions; the context has room for ",
-                                                c.context_length));
-    }
     rows += n;
     out_rows += step.all_logits ? n : 1;
-  }
-  for (const SequenceStep& step : steps) {
-    TF_RETURN_IF_ERROR(step.kv->Reserve(static_cast<int64_t>(step.tokens.size())));
   }
 
   // The steps' tokens are the rows of one activation matrix, each at its own position.
