@@ -1,6 +1,7 @@
 #include "server/http/grpc_bridge.h"
 
 #include "server/generate_reactor.h"
+#include "server/http/json_io.h"
 #include "server/server_metrics.h"
 
 namespace trustformers::server::http {
@@ -87,6 +88,38 @@ std::function<void()> GrpcBridge::Generate(
   exchange->OnClientGone(cancel);
   GenerateStream::Start(std::move(stream), *inference_);
   return cancel;
+}
+
+void GrpcBridge::ListModels(const std::shared_ptr<HttpExchange>& exchange,
+                            std::function<std::string(const v1::ListModelsResponse&)> render) {
+  v1::Models::Stub::async_interface* models = models_->async();
+  Unary<v1::ListModelsRequest, v1::ListModelsResponse>(
+      exchange, v1::ListModelsRequest{},
+      [models](auto* context, auto* request, auto* response, auto done) {
+        models->ListModels(context, request, response, std::move(done));
+      },
+      [exchange, render = std::move(render)](const grpc::Status& status,
+                                             const v1::ListModelsResponse& response) {
+        if (!status.ok()) return RespondError(*exchange, FromGrpcStatus(status));
+        RespondJson(*exchange, 200, render(response));
+      });
+}
+
+void GrpcBridge::GetModel(const std::shared_ptr<HttpExchange>& exchange, std::string name,
+                          std::function<std::string(const v1::ModelInfo&)> render) {
+  v1::Models::Stub::async_interface* models = models_->async();
+  v1::GetModelRequest request;
+  request.set_name(std::move(name));
+  Unary<v1::GetModelRequest, v1::ModelInfo>(
+      exchange, std::move(request),
+      [models](auto* context, auto* message, auto* response, auto done) {
+        models->GetModel(context, message, response, std::move(done));
+      },
+      [exchange, render = std::move(render)](const grpc::Status& status,
+                                             const v1::ModelInfo& response) {
+        if (!status.ok()) return RespondError(*exchange, FromGrpcStatus(status));
+        RespondJson(*exchange, 200, render(response));
+      });
 }
 
 }  // namespace trustformers::server::http

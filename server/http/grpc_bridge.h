@@ -53,6 +53,13 @@ class GrpcBridge {
                                  std::function<void(const v1::GenerateResponse&)> on_message,
                                  std::function<void(const grpc::Status&)> on_done);
 
+  // Models.ListModels and Models.GetModel answered as JSON: `render` makes the body of a success;
+  // errors get the gateway's error body.
+  void ListModels(const std::shared_ptr<HttpExchange>& exchange,
+                  std::function<std::string(const v1::ListModelsResponse&)> render);
+  void GetModel(const std::shared_ptr<HttpExchange>& exchange, std::string name,
+                std::function<std::string(const v1::ModelInfo&)> render);
+
  private:
   static void Prepare(const HttpExchange& exchange, grpc::ClientContext* context);
 

@@ -98,31 +98,13 @@ void AddMirrorRoutes(Router& router, GrpcBridge* bridge) {
   router.Add("POST", path("/generate"),
              [bridge](std::shared_ptr<HttpExchange> exchange) { Generate(bridge, exchange); });
 
-  router.Add("GET", path("/models"), [bridge, models](std::shared_ptr<HttpExchange> exchange) {
-    bridge->Unary<v1::ListModelsRequest, v1::ListModelsResponse>(
-        exchange, v1::ListModelsRequest{},
-        [models](auto* context, auto* request, auto* response, auto done) {
-          models->ListModels(context, request, response, std::move(done));
-        },
-        [exchange](const grpc::Status& status, const v1::ListModelsResponse& response) {
-          if (!status.ok()) return RespondError(*exchange, FromGrpcStatus(status));
-          RespondJson(*exchange, 200, ProtoToJson(response));
-        });
+  router.Add("GET", path("/models"), [bridge](std::shared_ptr<HttpExchange> exchange) {
+    bridge->ListModels(exchange, [](const v1::ListModelsResponse& r) { return ProtoToJson(r); });
   });
-  router.Add("GET", path("/models/{model}"),
-             [bridge, models](std::shared_ptr<HttpExchange> exchange) {
-               v1::GetModelRequest request;
-               request.set_name(exchange->request().path_params.at("model"));
-               bridge->Unary<v1::GetModelRequest, v1::ModelInfo>(
-                   exchange, std::move(request),
-                   [models](auto* context, auto* message, auto* response, auto done) {
-                     models->GetModel(context, message, response, std::move(done));
-                   },
-                   [exchange](const grpc::Status& status, const v1::ModelInfo& response) {
-                     if (!status.ok()) return RespondError(*exchange, FromGrpcStatus(status));
-                     RespondJson(*exchange, 200, ProtoToJson(response));
-                   });
-             });
+  router.Add("GET", path("/models/{model}"), [bridge](std::shared_ptr<HttpExchange> exchange) {
+    bridge->GetModel(exchange, exchange->request().path_params.at("model"),
+                     [](const v1::ModelInfo& r) { return ProtoToJson(r); });
+  });
   router.Add("POST", path("/models"),
              PostUnary<v1::LoadModelRequest, v1::ModelInfo>(
                  bridge, [models](auto* context, auto* request, auto* response, auto done) {

@@ -195,30 +195,14 @@ void AddOpenAiRoutes(Router& router, GrpcBridge* bridge) {
   router.Add("POST", "/v1/embeddings",
              [bridge](std::shared_ptr<HttpExchange> exchange) { Embeddings(bridge, exchange); });
 
-  v1::Models::Stub::async_interface* models = bridge->models().async();
-  router.Add("GET", "/v1/models", [bridge, models](std::shared_ptr<HttpExchange> exchange) {
-    bridge->Unary<v1::ListModelsRequest, v1::ListModelsResponse>(
-        exchange, v1::ListModelsRequest{},
-        [models](auto* context, auto* message, auto* response, auto done) {
-          models->ListModels(context, message, response, std::move(done));
-        },
-        [exchange](const grpc::Status& status, const v1::ListModelsResponse& response) {
-          if (!status.ok()) return RespondError(*exchange, FromGrpcStatus(status));
-          RespondJson(*exchange, 200, openai::DumpJson(openai::ModelListJson(response)));
-        });
+  router.Add("GET", "/v1/models", [bridge](std::shared_ptr<HttpExchange> exchange) {
+    bridge->ListModels(exchange, [](const v1::ListModelsResponse& r) {
+      return openai::DumpJson(openai::ModelListJson(r));
+    });
   });
-  router.Add("GET", "/v1/models/{model}", [bridge, models](std::shared_ptr<HttpExchange> exchange) {
-    v1::GetModelRequest request;
-    request.set_name(exchange->request().path_params.at("model"));
-    bridge->Unary<v1::GetModelRequest, v1::ModelInfo>(
-        exchange, std::move(request),
-        [models](auto* context, auto* message, auto* response, auto done) {
-          models->GetModel(context, message, response, std::move(done));
-        },
-        [exchange](const grpc::Status& status, const v1::ModelInfo& response) {
-          if (!status.ok()) return RespondError(*exchange, FromGrpcStatus(status));
-          RespondJson(*exchange, 200, openai::DumpJson(openai::ModelJson(response)));
-        });
+  router.Add("GET", "/v1/models/{model}", [bridge](std::shared_ptr<HttpExchange> exchange) {
+    bridge->GetModel(exchange, exchange->request().path_params.at("model"),
+                     [](const v1::ModelInfo& r) { return openai::DumpJson(openai::ModelJson(r)); });
   });
 }
 

@@ -113,6 +113,16 @@ class Server:
         self._log.close()
 
 
+@pytest.fixture(scope="module")
+def server():
+    """One server with the default config for a test module (loading is not what it measures).
+    A module that needs other settings defines its own `server`."""
+    s = Server(DEFAULT_CONFIG)
+    s.wait_serving(timeout=120)
+    yield s
+    s.close()
+
+
 @pytest.fixture
 def start_server():
     """Factory: start_server(config_path=DEFAULT_CONFIG, extra_args=(), env=None) -> Server."""

@@ -53,14 +53,6 @@ def token_ids(stub, message, timeout=300):
 
 
 @pytest.fixture(scope="module")
-def server():
-    s = Server(DEFAULT_CONFIG)
-    s.wait_serving(timeout=120)
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
 def stub(server):
     return inference_pb2_grpc.InferenceStub(server.channel)
 

@@ -20,14 +20,6 @@ assert FRANCE["prompt"] == "The capital of France is"
 
 
 @pytest.fixture(scope="module")
-def server():
-    s = Server(DEFAULT_CONFIG)
-    s.wait_serving(timeout=120)
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
 def stub(server):
     return inference_pb2_grpc.InferenceStub(server.channel)
 

@@ -23,14 +23,6 @@ MESSAGES = [{"role": "system", "content": "You are a helpful assistant."},
 
 
 @pytest.fixture(scope="module")
-def server():
-    s = Server(DEFAULT_CONFIG)
-    s.wait_serving(timeout=120)
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
 def client(server):
     return openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="unused", max_retries=0,
                          timeout=120)
