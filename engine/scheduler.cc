@@ -318,10 +318,15 @@ void Scheduler::StartChoices(Sequence& first, std::span<const float> logits) {
   GenerationRequest& request = first.request();
   request.forked = true;
   for (int32_t c = 1; c < request.choices(); ++c) {
+    // Choices count against max_running_sequences like requests do. One beyond it, or one with
+    // no block for the copy now, recomputes the prompt (its full blocks are likely still cached)
+    // once there is room; it holds no blocks while it waits.
+    if (static_cast<int64_t>(running_.size()) >= options_.max_running_sequences) {
+      waiting_.push_back(first.Restart(c, NewKv(request)));
+      continue;
+    }
     absl::StatusOr<std::unique_ptr<Sequence>> fork = first.Fork(c);
     if (!fork.ok()) {
-      // No block for the copy now: this choice recomputes the prompt (its full blocks are
-      // likely still cached) once there is room.
       waiting_.push_back(first.Restart(c, NewKv(request)));
       continue;
     }

@@ -527,6 +527,37 @@ TEST_CASE("admission respects max_running_sequences and priorities, FIFO within 
   for (const auto& sink : sinks) sink->CheckContract(1);
 }
 
+TEST_CASE("forked choices count against max_running_sequences", "[scheduler]") {
+  SchedulerOptions options;
+  options.max_running_sequences = 2;
+  Harness harness(options);
+  const GenerateCall call = MakeCall(Prompt(5, 20, 5), 6, 42, /*n=*/4);
+  auto sink = harness.Submit(call);
+  REQUIRE(sink->Wait());
+  sink->CheckContract(4);
+  const std::vector<RecordedBatch> batches = harness.model().batches();
+  CheckLimits(batches, options);
+  // Choice 1 forks from the prefill; choices 2 and 3 wait without blocks, then recompute only
+  // the prompt's partial last block (its full block is cached).
+  std::vector<RecordedStep> prefills;
+  for (const RecordedBatch& batch : batches) {
+    for (const RecordedStep& s : batch) {
+      if (s.count > 1) prefills.push_back(s);
+    }
+  }
+  REQUIRE(prefills.size() == 3);
+  CHECK(prefills[0].start == 0);
+  CHECK(prefills[0].count == 20);
+  for (size_t i = 1; i < 3; ++i) {
+    CHECK(prefills[i].start == 16);
+    CHECK(prefills[i].count == 4);
+  }
+  const FakeDecoderModel reference;
+  for (int32_t c = 0; c < 4; ++c) CHECK(sink->ids(c) == Alone(reference, call, c));
+  CHECK(harness.scheduler().counters().kv_blocks_used == 0);
+  CHECK(harness.model().kv_mismatches() == 0);
+}
+
 TEST_CASE("a full pool preempts the latest lowest-priority sequence, which recomputes",
           "[scheduler]") {
   const bool prefix_caching = GENERATE(true, false);
