@@ -194,13 +194,15 @@ void Scheduler::Admit() {
   }
 }
 
-bool Scheduler::Preempt(const Sequence* keep) {
+Sequence* Scheduler::Preempt(const Sequence* needy) {
   Sequence* victim = nullptr;
+  bool others = false;
   for (const std::unique_ptr<Sequence>& sequence : running_) {
-    if (sequence.get() == keep || sequence->finished()) continue;
+    if (sequence->finished()) continue;
+    others = others || sequence.get() != needy;
     if (victim == nullptr || RunsBefore(*victim, *sequence)) victim = sequence.get();
   }
-  if (victim == nullptr) return false;
+  if (!others) return nullptr;
   victim->DropKv();
   GenerationRequest& request = victim->request();
   if (victim->choice() == 0 && !request.forked) request.prompt_logits.clear();
@@ -209,7 +211,7 @@ bool Scheduler::Preempt(const Sequence* keep) {
                          [&](const auto& s) { return s.get() == victim; });
   waiting_.push_back(std::move(*it));
   running_.erase(it);
-  return true;
+  return victim;
 }
 
 bool Scheduler::Step() {
@@ -234,10 +236,17 @@ bool Scheduler::Step() {
     if (budget == 0) break;
     if (!is_running(sequence)) continue;  // preempted for an earlier one
     absl::Status grown = sequence->kv().Reserve(1);
-    while (!grown.ok() && grown.code() == absl::StatusCode::kResourceExhausted &&
-           Preempt(sequence)) {
+    bool gave_way = false;
+    while (!grown.ok() && grown.code() == absl::StatusCode::kResourceExhausted) {
+      const Sequence* victim = Preempt(sequence);
+      if (victim == nullptr) break;  // alone in the pool: it can never fit
+      if (victim == sequence) {
+        gave_way = true;  // it runs after every other one: it waits, they keep their blocks
+        break;
+      }
       grown = sequence->kv().Reserve(1);
     }
+    if (gave_way) continue;
     if (!grown.ok()) {
       EndSequence(*sequence, ChoiceFinish::kError, std::string(grown.message()));
       continue;

@@ -2,9 +2,10 @@
 // batched forward pass over the tokens of many sequences. New requests join and finished ones
 // leave at every step; long prompts are prefilled in chunks under a per-step token budget so the
 // sequences already decoding keep getting a token each step; KV rows live in a paged pool with
-// prefix caching. When the pool runs out, the most recently admitted sequence of the lowest
-// priority gives its blocks back and is recomputed later, so no request fails because others
-// are running.
+// prefix caching. When the pool runs out, the running sequence of the lowest priority that
+// arrived last (which may be the one short of a block) gives its blocks back and is recomputed
+// later, so no request fails because others are running, and a more important one never gives
+// way to a less important one.
 #pragma once
 
 #include <atomic>
@@ -92,9 +93,10 @@ class Scheduler {
   void PublishCounts();
   // Builds and runs one batched step; false when there was nothing to run.
   bool Step();
-  // Frees the blocks of the most recently admitted sequence of the lowest priority (not
-  // `keep`) and queues it for recomputation; false when there is none.
-  bool Preempt(const Sequence* keep);
+  // For `needy`, which cannot grow: frees the blocks of the running sequence that runs last
+  // (lowest priority, latest arrival), which may be `needy` itself, and queues it for
+  // recomputation. Returns it; null when `needy` runs alone (nothing else can make room).
+  Sequence* Preempt(const Sequence* needy);
   // After a prefill produced a request's first logits: the other choices, and the echo.
   void StartChoices(Sequence& first, std::span<const float> logits);
   // Ends a sequence, and the choices its request has not created yet when it was the first.

@@ -638,6 +638,33 @@ TEST_CASE("the victim of a preemption is the latest arrival of the lowest priori
   for (size_t i = 0; i < calls.size(); ++i) CHECK(sinks[i]->ids() == Alone(reference, calls[i]));
 }
 
+TEST_CASE("a lower-priority sequence never takes blocks from a higher-priority one",
+          "[scheduler]") {
+  SchedulerOptions options;
+  options.prefix_caching = false;
+  // 4 blocks. L (priority 1) crosses each block boundary before H (priority 0) does, so L is
+  // the one short of a block when the pool is full: it must give way itself.
+  Harness harness(options, 4);
+  FakeDecoderModel& model = harness.model();
+  const GenerateCall high = MakeCall({50}, 60, std::nullopt, 0, /*priority=*/0);
+  const GenerateCall low = MakeCall(Prompt(51, 8, 51), 50, 8, 0, /*priority=*/1);
+  model.CloseGate();
+  auto sink_high = harness.Submit(high);
+  auto sink_low = harness.Submit(low);
+  model.OpenGate();
+  WaitAll({sink_high, sink_low});
+  const std::vector<RecordedBatch> batches = model.batches();
+  const auto high_steps = StepsOf(batches, 50);
+  REQUIRE(!high_steps.empty());
+  CHECK(Recomputed(batches).count(high_steps.front().second.kv) == 0);
+  CHECK(high_steps.size() == 60);  // one step per token but the last, plus its 1-token prompt
+  CHECK(harness.scheduler().counters().preemptions > 0);
+  const FakeDecoderModel reference;
+  CHECK(sink_high->ids() == Alone(reference, high));
+  CHECK(sink_low->ids() == Alone(reference, low));
+  CHECK(sink_low->finish() == ChoiceFinish::kLength);
+}
+
 TEST_CASE("a shared prompt prefix is computed once and reused", "[scheduler]") {
   const std::vector<int32_t> shared = Prompt(7, 48, 7);
   std::vector<int32_t> p1 = shared;
