@@ -47,8 +47,9 @@ absl::Status Scheduler::Submit(std::shared_ptr<GenerationRequest> request) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return absl::UnavailableError("the model is shutting down");
-    // Requests not yet admitted: new ones plus those waiting in the owner thread's list.
-    const int64_t queued = static_cast<int64_t>(submitted_.size()) + waiting_count_.load();
+    // Requests never admitted yet: new ones plus those in the owner thread's waiting list (not
+    // the preempted sequences or the choices waiting there: their requests left the queue).
+    const int64_t queued = static_cast<int64_t>(submitted_.size()) + queued_waiting_.load();
     if (queued >= options_.max_queued_requests) {
       return absl::ResourceExhaustedError(absl::StrCat("the generation queue is full (", queued,
                                                        " requests waiting, ", running_count_.load(),
@@ -69,6 +70,7 @@ SchedulerCounters Scheduler::counters() const {
     c.queued_requests = static_cast<int64_t>(submitted_.size());
   }
   c.waiting += c.queued_requests;
+  c.queued_requests += queued_waiting_.load();
   c.requests_finished = requests_finished_.load();
   c.prompt_tokens = prompt_tokens_.load();
   c.generation_tokens = generation_tokens_.load();
@@ -114,6 +116,10 @@ void Scheduler::Run() {
 void Scheduler::PublishCounts() {
   running_count_ = static_cast<int64_t>(running_.size());
   waiting_count_ = static_cast<int64_t>(waiting_.size());
+  queued_waiting_ = std::count_if(waiting_.begin(), waiting_.end(), [](const auto& sequence) {
+    return sequence->choice() == 0 && !sequence->shared_request()->admitted &&
+           !sequence->finished();
+  });
 }
 
 void Scheduler::TakeSubmitted() {
@@ -124,7 +130,7 @@ void Scheduler::TakeSubmitted() {
     std::unique_ptr<PagedSequenceKv> kv = NewKv(*request);
     waiting_.push_back(std::make_unique<Sequence>(request, 0, vocabulary_, std::move(kv)));
   }
-  waiting_count_ = static_cast<int64_t>(waiting_.size());
+  PublishCounts();
 }
 
 void Scheduler::EndSequence(Sequence& sequence, ChoiceFinish finish, const std::string& error) {
@@ -189,6 +195,7 @@ void Scheduler::Admit() {
       }
       break;  // in order: a large request is not overtaken for ever by small ones
     }
+    sequence.request().admitted = true;
     running_.push_back(std::move(waiting_[i]));
     waiting_.erase(waiting_.begin() + static_cast<ptrdiff_t>(i));
   }

@@ -26,7 +26,8 @@
 namespace trustformers::engine {
 
 struct SchedulerOptions {
-  // Requests waiting at once; beyond it Submit answers RESOURCE_EXHAUSTED.
+  // Requests waiting for their first admission at once; beyond it Submit answers
+  // RESOURCE_EXHAUSTED. Preempted sequences and choices waiting for room do not count.
   int64_t max_queued_requests = 256;
   // Sequences (choices) in the running batch at once.
   int64_t max_running_sequences = 64;
@@ -42,7 +43,7 @@ struct SchedulerOptions {
 struct SchedulerCounters {
   int64_t running = 0;  // sequences in the batch
   int64_t waiting = 0;  // sequences waiting for admission (new, preempted, or unforked choices)
-  int64_t queued_requests = 0;
+  int64_t queued_requests = 0;  // requests never admitted yet (what max_queued_requests limits)
   int64_t requests_finished = 0;
   int64_t prompt_tokens = 0;
   int64_t generation_tokens = 0;
@@ -84,7 +85,8 @@ class Scheduler {
 
  private:
   void Run();
-  // Moves submitted requests into the waiting list (under mutex_).
+  // Moves submitted requests into the waiting list (under mutex_, so Submit counts each request
+  // in exactly one place).
   void TakeSubmitted();
   // Ends every sequence whose request was cancelled (or all when stopping).
   void DropCancelled(bool stopping);
@@ -122,8 +124,9 @@ class Scheduler {
   std::deque<std::shared_ptr<GenerationRequest>> submitted_;  // guarded by mutex_
   bool stopping_ = false;                                     // guarded by mutex_
 
-  std::atomic<int64_t> running_count_{0}, waiting_count_{0}, requests_finished_{0},
-      prompt_tokens_{0}, generation_tokens_{0}, preemptions_{0}, steps_{0};
+  // queued_waiting_: requests in waiting_ never admitted (changes under mutex_ when they come in).
+  std::atomic<int64_t> running_count_{0}, waiting_count_{0}, queued_waiting_{0},
+      requests_finished_{0}, prompt_tokens_{0}, generation_tokens_{0}, preemptions_{0}, steps_{0};
   std::thread thread_;  // last: starts after everything it uses
 };
 

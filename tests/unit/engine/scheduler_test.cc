@@ -859,6 +859,42 @@ TEST_CASE("a full queue refuses; stopping cancels queued and running requests", 
   CHECK_FALSE(refused_sink->done());
 }
 
+TEST_CASE("the queue limit counts requests, not choices or preempted sequences waiting",
+          "[scheduler]") {
+  SchedulerOptions options;
+  options.max_queued_requests = 2;
+  options.max_running_sequences = 2;
+  Harness harness(options);
+  FakeDecoderModel& model = harness.model();
+  model.CloseGate();
+  const GenerateCall call = MakeCall(Prompt(1, 20, 1), 6, 11, /*n=*/4);
+  auto sink = harness.Submit(call);
+  REQUIRE(model.WaitForArrivals(1));  // its prefill
+  model.Allow(1);
+  REQUIRE(model.WaitForArrivals(2));  // choices 0 and 1 decode; 2 and 3 wait for room
+  CHECK(harness.scheduler().counters().waiting == 2);
+  CHECK(harness.scheduler().counters().queued_requests == 0);
+  absl::Status status;
+  auto a = harness.Submit(MakeCall(Prompt(2, 5, 2), 3), &status);
+  CHECK(status.ok());
+  auto b = harness.Submit(MakeCall(Prompt(3, 5, 3), 3), &status);
+  CHECK(status.ok());
+  auto c = harness.Submit(MakeCall(Prompt(4, 5, 4), 3), &status);
+  CHECK(status.code() == absl::StatusCode::kResourceExhausted);
+  CHECK(harness.scheduler().counters().queued_requests == 2);
+  model.OpenGate();
+  REQUIRE(sink->Wait());
+  sink->CheckContract(4);
+  const FakeDecoderModel reference;
+  for (int32_t i = 0; i < 4; ++i) CHECK(sink->ids(i) == Alone(reference, call, i));
+  for (const auto& queued : {a, b}) {
+    REQUIRE(queued->Wait());
+    queued->CheckContract(1);
+    CHECK(queued->finish() == ChoiceFinish::kLength);
+  }
+  CHECK_FALSE(c->done());
+}
+
 TEST_CASE("a request that can never fit the pool fails instead of waiting", "[scheduler]") {
   SchedulerOptions options;
   // 4 blocks of 16: 64 positions.
