@@ -261,8 +261,10 @@ bool Scheduler::Step() {
     planned.push_back({sequence, 1, false});
     --budget;
   }
-  // A sequence planned early may have been preempted for a later one.
+  // A sequence planned early may have been preempted for a later one; its token goes back to
+  // the budget.
   std::erase_if(planned, [&](const Planned& p) { return !is_running(p.sequence); });
+  budget = options_.max_batch_tokens - static_cast<int64_t>(planned.size());
   // Then prompt chunks, in admission order, within the token budget.
   for (const std::unique_ptr<Sequence>& sequence : running_) {
     if (budget == 0) break;
