@@ -327,7 +327,13 @@ TEST_CASE("batched requests give exactly what each gives alone", "[scheduler]") 
     const int32_t max_tokens = 1 + (i * 13) % 50;
     const std::optional<uint64_t> seed =
         i % 2 == 0 ? std::nullopt : std::optional<uint64_t>(1000 + i);
-    GenerateCall call = MakeCall(Prompt(i, length, static_cast<uint32_t>(i)), max_tokens, seed);
+    std::vector<int32_t> prompt = Prompt(i, length, static_cast<uint32_t>(i));
+    if (i >= 24) {
+      // The last eight extend an earlier prompt (or repeat it): prefixes shared while running.
+      prompt = calls[static_cast<size_t>(i - 24)].input.token_ids;
+      for (int32_t extra = 0; extra < i % 5; ++extra) prompt.push_back(extra);
+    }
+    GenerateCall call = MakeCall(std::move(prompt), max_tokens, seed);
     // Some stop at the end token before max_tokens.
     call.params.ignore_eos = i % 3 != 0;
     calls.push_back(std::move(call));
@@ -356,6 +362,7 @@ TEST_CASE("batched requests give exactly what each gives alone", "[scheduler]") 
   CHECK(harness.model().kv_mismatches() == 0);
   const SchedulerCounters counters = harness.scheduler().counters();
   CHECK(counters.requests_finished == 32);
+  if (prefix_caching) CHECK(counters.prefix_hits > 0);
   CHECK(counters.kv_blocks_used == 0);
   // The gauges are published after the step whose end sent the last OnDone.
   CHECK(Eventually([&] {
@@ -564,15 +571,18 @@ TEST_CASE("a full pool preempts the latest lowest-priority sequence, which recom
   INFO("prefix caching " << prefix_caching);
   SchedulerOptions options;
   options.prefix_caching = prefix_caching;
-  // 10 blocks of 16 positions; five requests that each grow to 5 blocks.
-  Harness harness(options, 10);
+  options.prefill_chunk_tokens = 8;  // victims may be caught halfway through a prompt
+  // 12 blocks of 16 positions; requests that each grow to 5 blocks (per choice).
+  Harness harness(options, 12);
   FakeDecoderModel& model = harness.model();
   std::vector<GenerateCall> calls;
   for (int32_t i = 0; i < 4; ++i) {
     const std::optional<uint64_t> seed =
         i % 2 == 0 ? std::nullopt : std::optional<uint64_t>(77 + i);
-    calls.push_back(MakeCall(Prompt(20 + i, 10 + i, 20 + i), 60, seed, 0, /*priority=*/1));
+    calls.push_back(MakeCall(Prompt(20 + i, 10 + 7 * i, 20 + i), 60, seed, 0, /*priority=*/1));
   }
+  // Two sampled choices forked from one prefill.
+  calls.push_back(MakeCall(Prompt(24, 19, 24), 50, 99, /*n=*/2, /*priority=*/1));
   // The most important request arrives last: it is never the one to give way.
   calls.push_back(MakeCall(Prompt(30, 12, 30), 60, std::nullopt, 0, /*priority=*/0));
   model.CloseGate();
@@ -584,9 +594,13 @@ TEST_CASE("a full pool preempts the latest lowest-priority sequence, which recom
   const FakeDecoderModel reference;
   for (size_t i = 0; i < calls.size(); ++i) {
     INFO("request " << i);
-    sinks[i]->CheckContract(1);
-    CHECK(sinks[i]->finish() == ChoiceFinish::kLength);
-    CHECK(sinks[i]->ids() == Alone(reference, calls[i]));
+    const int32_t choices = NumChoices(calls[i].params);
+    sinks[i]->CheckContract(choices);
+    for (int32_t c = 0; c < choices; ++c) {
+      INFO("choice " << c);
+      CHECK(sinks[i]->finish(c) == ChoiceFinish::kLength);
+      CHECK(sinks[i]->ids(c) == Alone(reference, calls[i], c));
+    }
   }
   const SchedulerCounters counters = harness.scheduler().counters();
   CHECK(counters.preemptions > 0);
