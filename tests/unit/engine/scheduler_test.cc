@@ -338,8 +338,15 @@ TEST_CASE("batched requests give exactly what each gives alone", "[scheduler]") 
     call.params.ignore_eos = i % 3 != 0;
     calls.push_back(std::move(call));
   }
+  // The rest arrive while the first one's first step is held, so they are batched whatever the
+  // machine's speed.
+  harness.model().CloseGate();
   std::vector<std::shared_ptr<CollectingSink>> sinks;
-  for (const GenerateCall& call : calls) sinks.push_back(harness.Submit(call));
+  for (const GenerateCall& call : calls) {
+    sinks.push_back(harness.Submit(call));
+    if (sinks.size() == 1) REQUIRE(harness.model().WaitForArrivals(1));
+  }
+  harness.model().OpenGate();
   WaitAll(sinks);
 
   int64_t stopped_early = 0;
@@ -621,23 +628,30 @@ TEST_CASE("the victim of a preemption is the latest arrival of the lowest priori
           "[scheduler]") {
   SchedulerOptions options;
   options.prefix_caching = false;
-  // 6 blocks: three sequences with 1-token prompts fill two blocks each at position 32.
+  // 6 blocks: three sequences with 1-token prompts fill two blocks each by position 31. The
+  // first runs one step ahead, so it is the first one short of a block, at position 32.
   Harness harness(options, 6);
   FakeDecoderModel& model = harness.model();
   model.CloseGate();
   std::vector<std::shared_ptr<CollectingSink>> sinks;
   std::vector<GenerateCall> calls;
   for (int32_t i = 0; i < 3; ++i) calls.push_back(MakeCall({40 + i}, 40));
-  for (const GenerateCall& call : calls) sinks.push_back(harness.Submit(call));
+  sinks.push_back(harness.Submit(calls[0]));
+  REQUIRE(model.WaitForArrivals(1));
+  sinks.push_back(harness.Submit(calls[1]));
+  sinks.push_back(harness.Submit(calls[2]));
   model.OpenGate();
   WaitAll(sinks);
   const std::vector<RecordedBatch> batches = model.batches();
-  // The first step that leaves a sequence out was caused by the first preemption.
+  // After all three joined, the first step that leaves one out follows the first preemption.
+  REQUIRE(batches.size() > 33);
+  CHECK(batches[0].size() == 1);
   std::optional<int32_t> victim;
-  for (const RecordedBatch& batch : batches) {
+  for (size_t b = 1; b < batches.size(); ++b) {
     std::set<int32_t> present;
-    for (const RecordedStep& s : batch) present.insert(s.first_token);
+    for (const RecordedStep& s : batches[b]) present.insert(s.first_token);
     if (present.size() == 3) continue;
+    CHECK(b == 32);
     if (present.size() == 2) {
       for (int32_t i = 0; i < 3; ++i) {
         if (present.count(40 + i) == 0) victim = 40 + i;
