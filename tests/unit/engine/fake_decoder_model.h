@@ -10,10 +10,10 @@
 // the test lets them run, so requests can be submitted "during" a step deterministically.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <mutex>
 #include <optional>

@@ -83,6 +83,14 @@ class CollectingSink : public GenerateSink {
     }
     return ChoiceFinish::kNone;
   }
+  std::string text(int32_t index = 0) const {
+    std::lock_guard lock(mutex_);
+    std::string out;
+    for (const GenerateChunk& c : chunks_) {
+      if (c.index == index) out += c.text;
+    }
+    return out;
+  }
   std::string error(int32_t index = 0) const {
     std::lock_guard lock(mutex_);
     for (const GenerateChunk& c : chunks_) {
@@ -242,6 +250,7 @@ class Harness {
 
   FakeDecoderModel& model() { return model_; }
   Scheduler& scheduler() { return *scheduler_; }
+  const tokenizers::BpeTokenizer& tokenizer() const { return *tokenizer_; }
 
  private:
   FakeDecoderModel model_;
@@ -427,6 +436,13 @@ TEST_CASE("requests join at a step boundary and leave when done", "[scheduler]")
   const FakeDecoderModel reference;
   CHECK(sink_a->ids() == Alone(reference, a));
   CHECK(sink_b->ids() == Alone(reference, b));
+  // The streamed text is the ids' text (the end token, a control token, writes none).
+  for (const auto& sink : {sink_a, sink_b}) {
+    const std::vector<int32_t> ids = sink->ids();
+    CHECK(sink->text() ==
+          harness.tokenizer().Decode(std::vector<uint32_t>(ids.begin(), ids.end())));
+    CHECK(!sink->text().empty());
+  }
   CHECK(model.kv_mismatches() == 0);
 }
 
