@@ -47,8 +47,9 @@ absl::Status Scheduler::Submit(std::shared_ptr<GenerationRequest> request) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return absl::UnavailableError("the model is shutting down");
-    // Requests not yet admitted: new ones plus those waiting in the owner thread's list.
-    const int64_t queued = static_cast<int64_t>(submitted_.size()) + waiting_count_.load();
+    // Requests never admitted yet: new ones plus those in the owner thread's waiting list (not
+    // the preempted sequences or the choices waiting there: their requests left the queue).
+    const int64_t queued = static_cast<int64_t>(submitted_.size()) + queued_waiting_.load();
     if (queued >= options_.max_queued_requests) {
       return absl::ResourceExhaustedError(absl::StrCat("the generation queue is full (", queued,
                                                        " requests waiting, ", running_count_.load(),
@@ -69,6 +70,7 @@ SchedulerCounters Scheduler::counters() const {
     c.queued_requests = static_cast<int64_t>(submitted_.size());
   }
   c.waiting += c.queued_requests;
+  c.queued_requests += queued_waiting_.load();
   c.requests_finished = requests_finished_.load();
   c.prompt_tokens = prompt_tokens_.load();
   c.generation_tokens = generation_tokens_.load();
@@ -114,6 +116,10 @@ void Scheduler::Run() {
 void Scheduler::PublishCounts() {
   running_count_ = static_cast<int64_t>(running_.size());
   waiting_count_ = static_cast<int64_t>(waiting_.size());
+  queued_waiting_ = std::count_if(waiting_.begin(), waiting_.end(), [](const auto& sequence) {
+    return sequence->choice() == 0 && !sequence->shared_request()->admitted &&
+           !sequence->finished();
+  });
 }
 
 void Scheduler::TakeSubmitted() {
@@ -124,7 +130,7 @@ void Scheduler::TakeSubmitted() {
     std::unique_ptr<PagedSequenceKv> kv = NewKv(*request);
     waiting_.push_back(std::make_unique<Sequence>(request, 0, vocabulary_, std::move(kv)));
   }
-  waiting_count_ = static_cast<int64_t>(waiting_.size());
+  PublishCounts();
 }
 
 void Scheduler::EndSequence(Sequence& sequence, ChoiceFinish finish, const std::string& error) {
@@ -189,18 +195,21 @@ void Scheduler::Admit() {
       }
       break;  // in order: a large request is not overtaken for ever by small ones
     }
+    sequence.request().admitted = true;
     running_.push_back(std::move(waiting_[i]));
     waiting_.erase(waiting_.begin() + static_cast<ptrdiff_t>(i));
   }
 }
 
-bool Scheduler::Preempt(const Sequence* keep) {
+Sequence* Scheduler::Preempt(const Sequence* needy) {
   Sequence* victim = nullptr;
+  bool others = false;
   for (const std::unique_ptr<Sequence>& sequence : running_) {
-    if (sequence.get() == keep || sequence->finished()) continue;
+    if (sequence->finished()) continue;
+    others = others || sequence.get() != needy;
     if (victim == nullptr || RunsBefore(*victim, *sequence)) victim = sequence.get();
   }
-  if (victim == nullptr) return false;
+  if (!others) return nullptr;
   victim->DropKv();
   GenerationRequest& request = victim->request();
   if (victim->choice() == 0 && !request.forked) request.prompt_logits.clear();
@@ -209,7 +218,7 @@ bool Scheduler::Preempt(const Sequence* keep) {
                          [&](const auto& s) { return s.get() == victim; });
   waiting_.push_back(std::move(*it));
   running_.erase(it);
-  return true;
+  return victim;
 }
 
 bool Scheduler::Step() {
@@ -234,10 +243,17 @@ bool Scheduler::Step() {
     if (budget == 0) break;
     if (!is_running(sequence)) continue;  // preempted for an earlier one
     absl::Status grown = sequence->kv().Reserve(1);
-    while (!grown.ok() && grown.code() == absl::StatusCode::kResourceExhausted &&
-           Preempt(sequence)) {
+    bool gave_way = false;
+    while (!grown.ok() && grown.code() == absl::StatusCode::kResourceExhausted) {
+      const Sequence* victim = Preempt(sequence);
+      if (victim == nullptr) break;  // alone in the pool: it can never fit
+      if (victim == sequence) {
+        gave_way = true;  // it runs after every other one: it waits, they keep their blocks
+        break;
+      }
       grown = sequence->kv().Reserve(1);
     }
+    if (gave_way) continue;
     if (!grown.ok()) {
       EndSequence(*sequence, ChoiceFinish::kError, std::string(grown.message()));
       continue;
@@ -245,8 +261,10 @@ bool Scheduler::Step() {
     planned.push_back({sequence, 1, false});
     --budget;
   }
-  // A sequence planned early may have been preempted for a later one.
+  // A sequence planned early may have been preempted for a later one; its token goes back to
+  // the budget.
   std::erase_if(planned, [&](const Planned& p) { return !is_running(p.sequence); });
+  budget = options_.max_batch_tokens - static_cast<int64_t>(planned.size());
   // Then prompt chunks, in admission order, within the token budget.
   for (const std::unique_ptr<Sequence>& sequence : running_) {
     if (budget == 0) break;
@@ -318,10 +336,15 @@ void Scheduler::StartChoices(Sequence& first, std::span<const float> logits) {
   GenerationRequest& request = first.request();
   request.forked = true;
   for (int32_t c = 1; c < request.choices(); ++c) {
+    // Choices count against max_running_sequences like requests do. One beyond it, or one with
+    // no block for the copy now, recomputes the prompt (its full blocks are likely still cached)
+    // once there is room; it holds no blocks while it waits.
+    if (static_cast<int64_t>(running_.size()) >= options_.max_running_sequences) {
+      waiting_.push_back(first.Restart(c, NewKv(request)));
+      continue;
+    }
     absl::StatusOr<std::unique_ptr<Sequence>> fork = first.Fork(c);
     if (!fork.ok()) {
-      // No block for the copy now: this choice recomputes the prompt (its full blocks are
-      // likely still cached) once there is room.
       waiting_.push_back(first.Restart(c, NewKv(request)));
       continue;
     }

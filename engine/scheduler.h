@@ -2,9 +2,10 @@
 // batched forward pass over the tokens of many sequences. New requests join and finished ones
 // leave at every step; long prompts are prefilled in chunks under a per-step token budget so the
 // sequences already decoding keep getting a token each step; KV rows live in a paged pool with
-// prefix caching. When the pool runs out, the most recently admitted sequence of the lowest
-// priority gives its blocks back and is recomputed later, so no request fails because others
-// are running.
+// prefix caching. When the pool runs out, the running sequence of the lowest priority that
+// arrived last (which may be the one short of a block) gives its blocks back and is recomputed
+// later, so no request fails because others are running, and a more important one never gives
+// way to a less important one.
 #pragma once
 
 #include <atomic>
@@ -25,7 +26,8 @@
 namespace trustformers::engine {
 
 struct SchedulerOptions {
-  // Requests waiting at once; beyond it Submit answers RESOURCE_EXHAUSTED.
+  // Requests waiting for their first admission at once; beyond it Submit answers
+  // RESOURCE_EXHAUSTED. Preempted sequences and choices waiting for room do not count.
   int64_t max_queued_requests = 256;
   // Sequences (choices) in the running batch at once.
   int64_t max_running_sequences = 64;
@@ -41,7 +43,7 @@ struct SchedulerOptions {
 struct SchedulerCounters {
   int64_t running = 0;  // sequences in the batch
   int64_t waiting = 0;  // sequences waiting for admission (new, preempted, or unforked choices)
-  int64_t queued_requests = 0;
+  int64_t queued_requests = 0;  // requests never admitted yet (what max_queued_requests limits)
   int64_t requests_finished = 0;
   int64_t prompt_tokens = 0;
   int64_t generation_tokens = 0;
@@ -83,7 +85,8 @@ class Scheduler {
 
  private:
   void Run();
-  // Moves submitted requests into the waiting list (under mutex_).
+  // Moves submitted requests into the waiting list (under mutex_, so Submit counts each request
+  // in exactly one place).
   void TakeSubmitted();
   // Ends every sequence whose request was cancelled (or all when stopping).
   void DropCancelled(bool stopping);
@@ -92,9 +95,10 @@ class Scheduler {
   void PublishCounts();
   // Builds and runs one batched step; false when there was nothing to run.
   bool Step();
-  // Frees the blocks of the most recently admitted sequence of the lowest priority (not
-  // `keep`) and queues it for recomputation; false when there is none.
-  bool Preempt(const Sequence* keep);
+  // For `needy`, which cannot grow: frees the blocks of the running sequence that runs last
+  // (lowest priority, latest arrival), which may be `needy` itself, and queues it for
+  // recomputation. Returns it; null when `needy` runs alone (nothing else can make room).
+  Sequence* Preempt(const Sequence* needy);
   // After a prefill produced a request's first logits: the other choices, and the echo.
   void StartChoices(Sequence& first, std::span<const float> logits);
   // Ends a sequence, and the choices its request has not created yet when it was the first.
@@ -120,8 +124,9 @@ class Scheduler {
   std::deque<std::shared_ptr<GenerationRequest>> submitted_;  // guarded by mutex_
   bool stopping_ = false;                                     // guarded by mutex_
 
-  std::atomic<int64_t> running_count_{0}, waiting_count_{0}, requests_finished_{0},
-      prompt_tokens_{0}, generation_tokens_{0}, preemptions_{0}, steps_{0};
+  // queued_waiting_: requests in waiting_ never admitted (changes under mutex_ when they come in).
+  std::atomic<int64_t> running_count_{0}, waiting_count_{0}, queued_waiting_{0},
+      requests_finished_{0}, prompt_tokens_{0}, generation_tokens_{0}, preemptions_{0}, steps_{0};
   std::thread thread_;  // last: starts after everything it uses
 };
 

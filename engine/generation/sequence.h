@@ -61,6 +61,9 @@ class GenerationRequest {
   int32_t choices_done = 0;
   // Logits of every prompt position, gathered while prefilling when wants_prompt_logits().
   std::vector<float> prompt_logits;
+  // Set when the first choice was admitted to the running batch for the first time: the request
+  // left the queue that max_queued_requests limits.
+  bool admitted = false;
   // Set once choices beyond the first were created from the first one's prefill.
   bool forked = false;
   // OnDone was sent.
