@@ -182,15 +182,16 @@ void KvBlockPool::Release(BlockId block) {
   UpdateGauges();
 }
 
-std::optional<CachedBlock> KvBlockPool::Lookup(PrefixKey parent, std::span<const int32_t> tokens) {
+std::optional<CachedBlock> KvBlockPool::Lookup(PrefixKey parent, std::span<const int32_t> tokens,
+                                               bool count) {
   Require(static_cast<int64_t>(tokens.size()) == shape_.block_tokens,
           "Lookup needs exactly block_tokens token ids");
   const auto it = index_.find(PrefixView{parent, tokens});
   if (it == index_.end()) {
-    misses_.fetch_add(1, std::memory_order_relaxed);
+    if (count) misses_.fetch_add(1, std::memory_order_relaxed);
     return std::nullopt;
   }
-  hits_.fetch_add(1, std::memory_order_relaxed);
+  if (count) hits_.fetch_add(1, std::memory_order_relaxed);
   const BlockId block = it->second;
   AddRef(block);
   return CachedBlock{block, blocks_[static_cast<size_t>(block)].key};
@@ -198,6 +199,11 @@ std::optional<CachedBlock> KvBlockPool::Lookup(PrefixKey parent, std::span<const
 
 void KvBlockPool::CountMisses(int64_t blocks) {
   if (blocks > 0) misses_.fetch_add(blocks, std::memory_order_relaxed);
+}
+
+void KvBlockPool::CountPrefixUse(int64_t hits, int64_t misses) {
+  if (hits > 0) hits_.fetch_add(hits, std::memory_order_relaxed);
+  CountMisses(misses);
 }
 
 CachedBlock KvBlockPool::Publish(BlockId block, PrefixKey parent, std::span<const int32_t> tokens) {
@@ -336,7 +342,7 @@ int64_t PagedSequenceKv::BlocksNeeded(int64_t extra_positions) const {
   return std::max<int64_t>(blocks - static_cast<int64_t>(table_.size()), 0);
 }
 
-int64_t PagedSequenceKv::AttachPrefix(std::span<const int32_t> prompt) {
+int64_t PagedSequenceKv::AttachPrefix(std::span<const int32_t> prompt, bool count) {
   Require(length_ == 0 && table_.empty(), "AttachPrefix on a sequence that holds positions");
   const int64_t tokens = pool_->block_tokens();
   const int64_t prompt_size = static_cast<int64_t>(prompt.size());
@@ -347,16 +353,23 @@ int64_t PagedSequenceKv::AttachPrefix(std::span<const int32_t> prompt) {
   for (; attached < candidates; ++attached) {
     const std::optional<CachedBlock> hit = pool_->Lookup(
         chain_key_,
-        prompt.subspan(static_cast<size_t>(attached * tokens), static_cast<size_t>(tokens)));
+        prompt.subspan(static_cast<size_t>(attached * tokens), static_cast<size_t>(tokens)), count);
     if (!hit.has_value()) break;
     table_.push_back(hit->block);
     chain_key_ = hit->key;
   }
   // Lookup counted the first miss; the blocks after it would have missed too.
-  if (attached < candidates) pool_->CountMisses(candidates - attached - 1);
+  if (count && attached < candidates) pool_->CountMisses(candidates - attached - 1);
+  uncounted_hits_ = count ? 0 : attached;
+  uncounted_misses_ = count ? 0 : candidates - attached;
   published_ = attached;
   length_ = attached * tokens;
   return length_;
+}
+
+void PagedSequenceKv::CountAttach() {
+  pool_->CountPrefixUse(uncounted_hits_, uncounted_misses_);
+  uncounted_hits_ = uncounted_misses_ = 0;
 }
 
 void PagedSequenceKv::PublishFullBlocks(std::span<const int32_t> tokens) {

@@ -130,10 +130,13 @@ class KvBlockPool {
   // The cached full block whose prefix is `parent` followed by `tokens` (block_tokens ids), with
   // a reference for the caller, and counts a hit; nullopt and a miss when there is none. A hit
   // takes the block out of the eviction order until its last reference goes.
-  std::optional<CachedBlock> Lookup(PrefixKey parent, std::span<const int32_t> tokens);
+  // With count false the caller counts later, with CountPrefixUse (a lookup that may be undone).
+  std::optional<CachedBlock> Lookup(PrefixKey parent, std::span<const int32_t> tokens,
+                                    bool count = true);
   // Callers that stop looking up after the first miss count the blocks they skipped here, so the
   // hit rate is per block of prompt.
   void CountMisses(int64_t blocks);
+  void CountPrefixUse(int64_t hits, int64_t misses);
   // Makes `block` (referenced, every slot written with the rows of `tokens` after the prefix
   // `parent`) shareable and returns its entry. When that prefix is cached already, the existing
   // entry is kept and returned: the caller may switch to that block and release its own.
@@ -251,7 +254,11 @@ class PagedSequenceKv final : public models::SequenceKv {
   // On an empty sequence: attaches the longest run of cached full blocks that matches the start
   // of `prompt`, leaving at least its last token to compute (the model needs that token's
   // logits). Returns the positions reused, a multiple of block_tokens; length() becomes that.
-  int64_t AttachPrefix(std::span<const int32_t> prompt);
+  // With count false the hits and misses are counted only by CountAttach (an admission that may
+  // be retried next step counts once).
+  int64_t AttachPrefix(std::span<const int32_t> prompt, bool count = true);
+  // Counts the hits and misses of the last AttachPrefix(..., false).
+  void CountAttach();
 
   // `tokens` holds the token id of every position in [0, length()) (more are ignored). Publishes
   // each block that became full since the last call, so other sequences, or this one after a
@@ -273,6 +280,9 @@ class PagedSequenceKv final : public models::SequenceKv {
   int64_t length_ = 0;
   // Leading blocks already published or attached, and the key of the prefix they form.
   int64_t published_ = 0;
+  // The last AttachPrefix(..., false), not counted yet.
+  int64_t uncounted_hits_ = 0;
+  int64_t uncounted_misses_ = 0;
   PrefixKey chain_key_ = kEmptyPrefix;
 };
 

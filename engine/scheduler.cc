@@ -179,7 +179,8 @@ void Scheduler::Admit() {
     }
     if (sequence.kv().length() == 0 && options_.prefix_caching &&
         !sequence.request().wants_prompt_logits()) {
-      sequence.kv().AttachPrefix(sequence.tokens());
+      // Counted once admitted: a sequence that does not fit tries again every step.
+      sequence.kv().AttachPrefix(sequence.tokens(), /*count=*/false);
     }
     // The whole prompt's rows are reserved now, so a prefill never stops halfway for want of
     // blocks; decoding grows a block at a time.
@@ -195,6 +196,7 @@ void Scheduler::Admit() {
       }
       break;  // in order: a large request is not overtaken for ever by small ones
     }
+    sequence.kv().CountAttach();
     sequence.request().admitted = true;
     running_.push_back(std::move(waiting_[i]));
     waiting_.erase(waiting_.begin() + static_cast<ptrdiff_t>(i));

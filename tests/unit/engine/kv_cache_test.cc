@@ -268,6 +268,28 @@ TEST_CASE("kv_cache: Rows map positions across block boundaries", "[kv_cache]") 
   }
 }
 
+TEST_CASE("kv_cache: an attach that may be undone counts its hits once, when kept", "[kv_cache]") {
+  std::unique_ptr<KvBlockPool> pool = MakePool(kSmall, 16);
+  const std::vector<int32_t> prompt = Tokens(100, 40);
+  PagedSequenceKv first(pool.get(), 1000);
+  first.AttachPrefix(prompt);
+  Step(first, 40);
+  first.PublishFullBlocks(prompt);
+  const int64_t hits = pool->prefix_hits(), misses = pool->prefix_misses();
+
+  PagedSequenceKv waiting(pool.get(), 1000);
+  for (int attempt = 0; attempt < 3; ++attempt) {  // a sequence retried at every step
+    CHECK(waiting.AttachPrefix(prompt, /*count=*/false) == 32);
+    waiting.Clear();
+  }
+  CHECK(pool->prefix_hits() == hits);
+  CHECK(waiting.AttachPrefix(prompt, /*count=*/false) == 32);
+  waiting.CountAttach();
+  CHECK(pool->prefix_hits() == hits + 2);
+  CHECK(pool->prefix_misses() == misses);
+  RequireConsistent(*pool);
+}
+
 TEST_CASE("kv_cache: a repeated prompt attaches the cached blocks", "[kv_cache]") {
   std::unique_ptr<KvBlockPool> pool = MakePool(kSmall, 16);
   const std::vector<int32_t> prompt = Tokens(100, 40);
