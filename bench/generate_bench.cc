@@ -50,11 +50,14 @@ double ReadBandwidthGbs(int repeats) {
 int main(int argc, char** argv) {
   CLI::App app("Prefill and decode speed of a GGUF decoder");
   std::string path;
-  int prompt_tokens = 512, gen_tokens = 128, repeats = 3;
+  int prompt_tokens = 512, gen_tokens = 128, repeats = 3, batch = 0, context = 256;
   app.add_option("--model", path, "GGUF file")->required();
   app.add_option("--prompt-tokens", prompt_tokens, "pp: tokens prefilled in one batch");
   app.add_option("--gen-tokens", gen_tokens, "tg: tokens decoded one at a time");
   app.add_option("--repeats", repeats, "Runs of each; the best counts");
+  app.add_option("--batch", batch,
+                 "bd: also decode this many sequences together, one batched step per token");
+  app.add_option("--batch-context", context, "bd: positions each sequence holds already");
   CLI11_PARSE(app, argc, argv);
 
   auto file = trustformers::models::GgufFile::Open(path);
@@ -85,6 +88,29 @@ int main(int argc, char** argv) {
     }
     best_tg = std::max(best_tg, gen_tokens / Seconds(begin));
   }
+  // Batched decode: `batch` sequences, each `context` positions in, one token each per step.
+  double best_bd = 0;
+  if (batch > 0) {
+    std::vector<trustformers::models::KvCache> caches;
+    std::vector<std::vector<int32_t>> next(static_cast<size_t>(batch), std::vector<int32_t>{1});
+    for (int s = 0; s < batch; ++s) {
+      caches.push_back(m.NewCache(context + gen_tokens + 1));
+      std::vector<int32_t> ids(static_cast<size_t>(context));
+      for (int i = 0; i < context; ++i) ids[i] = 100 + ((i + 31 * s) * 7919) % 30000;
+      if (!m.Forward(ids, &caches.back(), false, &logits).ok()) return 1;
+    }
+    for (int r = 0; r < repeats; ++r) {
+      std::vector<trustformers::models::DecoderModel::SequenceStep> steps;
+      for (int s = 0; s < batch; ++s) caches[s].Truncate(context);
+      const Clock::time_point begin = Clock::now();
+      for (int i = 0; i < gen_tokens; ++i) {
+        steps.clear();
+        for (int s = 0; s < batch; ++s) steps.push_back({next[s], &caches[s], false});
+        if (!m.ForwardBatch(steps, &logits).ok()) return 1;
+      }
+      best_bd = std::max(best_bd, static_cast<double>(batch) * gen_tokens / Seconds(begin));
+    }
+  }
   const double bandwidth = ReadBandwidthGbs(3);
   const double decode_gbs = best_tg * static_cast<double>(bytes_per_token) / 1e9;
   nlohmann::json out = {{"threads", omp_get_max_threads()},
@@ -92,6 +118,9 @@ int main(int argc, char** argv) {
                         {"tg_tokens", gen_tokens},
                         {"pp_tok_s", best_pp},
                         {"tg_tok_s", best_tg},
+                        {"bd_batch", batch},
+                        {"bd_context", context},
+                        {"bd_tok_s", best_bd},
                         {"bytes_per_token", bytes_per_token},
                         {"decode_read_gbs", decode_gbs},
                         {"dram_read_gbs", bandwidth},
