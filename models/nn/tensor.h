@@ -43,7 +43,8 @@ class Tensor {
   // Uniform in [low, high).
   static Tensor rand_uniform(Shape shape, Generator& generator, float low, float high,
                              bool requires_grad = false);
-  // Wraps a backend tensor (contiguous F32; copied when it is not writable, e.g. memory-mapped).
+  // A copy of a backend tensor as contiguous F32 (F32, F16 and BF16 sources; e.g. a memory-mapped
+  // weight), so training never writes into the source.
   static absl::StatusOr<Tensor> from_backend(const backends::Tensor& value,
                                              bool requires_grad = false);
 
