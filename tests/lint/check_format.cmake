@@ -7,7 +7,8 @@ file(GLOB_RECURSE sources
   ${SOURCE_DIR}/server/*.h ${SOURCE_DIR}/server/*.cc
   ${SOURCE_DIR}/tokenizers/*.h ${SOURCE_DIR}/tokenizers/*.cc
   ${SOURCE_DIR}/tests/*.h ${SOURCE_DIR}/tests/*.cc
-  ${SOURCE_DIR}/bench/*.h ${SOURCE_DIR}/bench/*.cc)
+  ${SOURCE_DIR}/bench/*.h ${SOURCE_DIR}/bench/*.cc
+  ${SOURCE_DIR}/examples/*.h ${SOURCE_DIR}/examples/*.cc)
 set(unformatted "")
 foreach(source ${sources})
   execute_process(COMMAND ${CLANG_FORMAT} --dry-run --Werror ${source}
