@@ -12,6 +12,7 @@ python3 "$src/tests/fuzz/make_seeds.py" "$work/seeds"
 sources=(models/loader/gguf.cc models/loader/mapped_file.cc models/loader/gguf_tokenizer.cc
          models/loader/json_file.cc models/loader/safetensors.cc models/loader/shard_index.cc
          models/llama/llama_config.cc models/llama/llama_model.cc models/kv_cache.cc
+         models/decoder_model.cc
          backends/cpu/quant/quant_matmul.cc backends/cpu/quant/quant_kernels_reference.cc
          backends/cpu/quant/quant_kernels_avx2.cc backends/cpu/quant/dequantize.cc
          backends/cpu/decoder_ops.cc backends/cpu/decoder_kernels_avx2.cc backends/tensor.cc
