@@ -29,7 +29,7 @@ def metrics(server):
     return values
 
 
-def wait_idle(server, timeout=10):
+def wait_idle(server, timeout=20):
     deadline = time.monotonic() + timeout
     while True:
         m = metrics(server)
@@ -100,7 +100,8 @@ def test_a_100ms_deadline_stops_a_long_generation(server, stub):
         token_ids(stub, request("Write a very long essay.", 4000), timeout=0.1)
     assert stopped.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert time.monotonic() - started < 1.0
-    wait_idle(server, timeout=2)
+    # The engine sees the cancellation at its next step (slow only on a crowded test machine).
+    wait_idle(server, timeout=20)
 
 
 def test_requests_that_can_never_fit_are_refused_at_once(server, stub):

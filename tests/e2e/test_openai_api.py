@@ -211,11 +211,14 @@ def test_a_full_queue_answers_429_with_retry_after(start_server, write_config):
     assert sum(1 for c in waiting if c.choices) > 0
 
 
-def test_a_draining_server_answers_503(start_server):
-    server = start_server()
+def test_a_draining_server_answers_503(start_server, write_config):
+    # A generous grace period: on a busy test machine the running stream may be slow.
+    server = start_server(write_config(DEFAULT_CONFIG.read_text().replace(
+        "shutdown_grace_period_s: 10", "shutdown_grace_period_s: 120")))
     server.wait_serving()
-    client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="x", max_retries=0)
-    stream = client.chat.completions.create(model=GENERATOR, messages=MESSAGES, max_tokens=100,
+    client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="x", max_retries=0,
+                           timeout=120)
+    stream = client.chat.completions.create(model=GENERATOR, messages=MESSAGES, max_tokens=16,
                                             extra_body={"ignore_eos": True}, stream=True)
     next(iter(stream))
     server.signal()
