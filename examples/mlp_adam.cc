@@ -16,20 +16,24 @@
 #include "models/nn/loss.h"
 #include "models/nn/modules.h"
 #include "models/nn/optim.h"
+#include "models/nn/state_dict.h"
 
 namespace nn = trustformers::nn;
 
 int main(int argc, char** argv) {
   int steps = 300;
   double max_final_loss = 0.1;
+  std::string save_path;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--steps") {
       steps = std::atoi(argv[i + 1]);
     } else if (flag == "--max-final-loss") {
       max_final_loss = std::atof(argv[i + 1]);
+    } else if (flag == "--save") {
+      save_path = argv[i + 1];
     } else {
-      std::fprintf(stderr, "usage: mlp_adam [--steps N] [--max-final-loss X]\n");
+      std::fprintf(stderr, "usage: mlp_adam [--steps N] [--max-final-loss X] [--save FILE]\n");
       return 2;
     }
   }
@@ -73,6 +77,13 @@ int main(int argc, char** argv) {
     correct += (logits[2 * i + 1] > logits[2 * i]) == (labels[static_cast<size_t>(i)] == 1);
   }
   std::printf("final loss %.4f, accuracy %.3f\n", loss_value, correct / static_cast<double>(n));
+  if (!save_path.empty()) {
+    // Names as named_parameters gives them ("0.weight", ...): torch's Sequential loads the file.
+    if (absl::Status s = nn::save_state_dict(model, save_path); !s.ok()) {
+      return std::fprintf(stderr, "%s\n", s.ToString().c_str()), 1;
+    }
+    std::printf("saved %s\n", save_path.c_str());
+  }
   if (!(loss_value < max_final_loss)) {
     std::fprintf(stderr, "final loss %.4f is not below %.4f\n", loss_value, max_final_loss);
     return 1;
