@@ -7,25 +7,27 @@
 #include <array>
 #include <cstdint>
 
+#include "backends/xoshiro.h"
+
 namespace trustformers::nn {
 
 class Generator {
  public:
   explicit Generator(uint64_t seed = 0) { Seed(seed); }
 
-  void Seed(uint64_t seed);
-  uint64_t NextU64();
+  void Seed(uint64_t seed) { generator_.Seed(seed); }
+  uint64_t NextU64() { return generator_.Next(); }
   // Uniform in [0, 1).
-  double Uniform();
+  double Uniform() { return generator_.Uniform(); }
   // Standard normal.
   double Normal();
 
   // The whole state (for checkpoints).
-  std::array<uint64_t, 4> state() const { return state_; }
-  void set_state(const std::array<uint64_t, 4>& state) { state_ = state; }
+  std::array<uint64_t, 4> state() const { return generator_.state(); }
+  void set_state(const std::array<uint64_t, 4>& state) { generator_.set_state(state); }
 
  private:
-  std::array<uint64_t, 4> state_{};
+  backends::Xoshiro256 generator_;
 };
 
 }  // namespace trustformers::nn
