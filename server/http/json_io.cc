@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/http/error_body.h"
+#include "server/http/openai/json_output.h"
 
 namespace trustformers::server::http {
 
@@ -56,12 +57,17 @@ void RespondJson(HttpExchange& exchange, int status, std::string body, HeaderLis
   exchange.Respond(status, "application/json", std::move(body), std::move(headers));
 }
 
+void RespondApiError(HttpExchange& exchange, const openai::ApiError& error) {
+  HeaderList headers;
+  if (error.http_status == 429 || error.http_status == 503)
+    headers.emplace_back("Retry-After", "1");
+  RespondJson(exchange, error.http_status, openai::DumpJson(openai::ErrorBody(error)),
+              std::move(headers));
+}
+
 void RespondError(HttpExchange& exchange, const absl::Status& status,
                   std::optional<std::string> param) {
-  HttpError error = HttpErrorFor(status, std::move(param));
-  HeaderList headers;
-  if (error.status == 429 || error.status == 503) headers.emplace_back("Retry-After", "1");
-  RespondJson(exchange, error.status, std::move(error.body), std::move(headers));
+  RespondApiError(exchange, openai::ApiErrorFromStatus(status, std::move(param)));
 }
 
 }  // namespace trustformers::server::http

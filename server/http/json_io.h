@@ -12,6 +12,7 @@
 #include "grpcpp/support/status.h"
 #include "nlohmann/json.hpp"
 #include "server/http/http_exchange.h"
+#include "server/http/openai/openai_error.h"
 
 namespace trustformers::server::http {
 
@@ -29,7 +30,9 @@ std::string ProtoToJson(const google::protobuf::Message& message);
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
 void RespondJson(HttpExchange& exchange, int status, std::string body, HeaderList headers = {});
-// The OpenAI-shaped error body with the mapped HTTP status; 429 and 503 carry Retry-After.
+// An error response in OpenAI's shape; 429 and 503 carry Retry-After.
+void RespondApiError(HttpExchange& exchange, const openai::ApiError& error);
+// The same for a status, with the mapped HTTP status.
 void RespondError(HttpExchange& exchange, const absl::Status& status,
                   std::optional<std::string> param = std::nullopt);
 

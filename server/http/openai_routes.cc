@@ -19,15 +19,6 @@
 namespace trustformers::server::http {
 namespace {
 
-void RespondApiError(HttpExchange& exchange, const openai::ApiError& error) {
-  HeaderList headers;
-  if (error.http_status == 429 || error.http_status == 503) {
-    headers.emplace_back("Retry-After", "1");
-  }
-  RespondJson(exchange, error.http_status, openai::DumpJson(openai::ErrorBody(error)),
-              std::move(headers));
-}
-
 // One OpenAI generation request: one Generate stream per prompt, all feeding one converter (SSE)
 // or aggregator (whole response) under a lock, since each stream reports on its own gRPC thread.
 // The HTTP status is committed once the engine admitted the request, so a request it refuses
