@@ -69,6 +69,11 @@ absl::StatusOr<Tensor> ReluBackward(const Tensor& dy, const Tensor& x);
 absl::StatusOr<Tensor> Gelu(const Tensor& x);
 absl::StatusOr<Tensor> GeluBackward(const Tensor& dy, const Tensor& x);
 
+// Hyperbolic tangent (BERT's pooler).
+absl::StatusOr<Tensor> Tanh(const Tensor& x);
+// y = Tanh(x): dx = dy * (1 - y^2).
+absl::StatusOr<Tensor> TanhBackward(const Tensor& dy, const Tensor& y);
+
 // ---- Normalisation ---------------------------------------------------------------------------
 
 struct LayerNormResult {

@@ -84,7 +84,11 @@ absl::StatusOr<EncoderConfig> ReadEncoderConfig(const std::string& folder) {
         r.Number("layer_norm_eps", &c.layer_norm_eps),
         r.Int("pad_token_id", 0, kBig, &c.pad_token_id),
         r.String("position_embedding_type", &c.position_embedding_type),
-        r.String("problem_type", &c.problem_type)}) {
+        r.String("problem_type", &c.problem_type),
+        r.Number("hidden_dropout_prob", &c.hidden_dropout_prob),
+        r.Number("attention_probs_dropout_prob", &c.attention_probs_dropout_prob),
+        r.Number("initializer_range", &c.initializer_range),
+        r.Number("classifier_dropout", &c.classifier_dropout)}) {
     if (!s.ok()) return s;
   }
   if (auto it = root->find("architectures"); it != root->end() && it->is_array()) {
@@ -100,6 +104,13 @@ absl::StatusOr<EncoderConfig> ReadEncoderConfig(const std::string& folder) {
   if (c.layer_norm_eps <= 0 || c.layer_norm_eps > 1) {
     return r.Bad("layer_norm_eps", "must be in (0, 1]");
   }
+  for (auto [key, p] :
+       {std::pair{"hidden_dropout_prob", c.hidden_dropout_prob},
+        std::pair{"attention_probs_dropout_prob", c.attention_probs_dropout_prob}}) {
+    if (!(p >= 0 && p < 1)) return r.Bad(key, "must be in [0, 1)");
+  }
+  if (c.classifier_dropout >= 1) return r.Bad("classifier_dropout", "must be in [0, 1)");
+  if (!(c.initializer_range >= 0)) return r.Bad("initializer_range", "must be >= 0");
   if (auto it = root->find("id2label"); it != root->end() && it->is_object()) {
     std::map<int64_t, std::string> labels;
     for (const auto& [key, value] : it->items()) {

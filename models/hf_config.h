@@ -29,6 +29,12 @@ struct EncoderConfig {
   std::vector<std::string> id2label;
   // "single_label_classification", "multi_label_classification", "regression" or "".
   std::string problem_type;
+  // Training only: dropout probabilities and the standard deviation new weights start from.
+  double hidden_dropout_prob = 0.1;
+  double attention_probs_dropout_prob = 0.1;
+  double initializer_range = 0.02;
+  // Dropout before the classification head; hidden_dropout_prob when the config says null.
+  double classifier_dropout = -1.0;  // < 0: unset
 
   // RoBERTa-style models number positions from pad_token_id + 1.
   int64_t position_offset() const;

@@ -337,6 +337,19 @@ absl::StatusOr<Tensor> GeluBackward(const Tensor& dy, const Tensor& x) {
   });
 }
 
+absl::StatusOr<Tensor> Tanh(const Tensor& x) {
+  if (absl::Status s = ExpectF32(x, "Tanh", "x"); !s.ok()) return s;
+  Tensor out = Tensor::Empty(DType::kF32, x.shape());
+  const float* src = x.data<float>();
+  float* dst = out.data<float>();
+  for (int64_t i = 0; i < x.element_count(); ++i) dst[i] = std::tanh(src[i]);
+  return out;
+}
+
+absl::StatusOr<Tensor> TanhBackward(const Tensor& dy, const Tensor& y) {
+  return Elementwise(dy, y, "TanhBackward", [](float g, float v) { return g * (1.0f - v * v); });
+}
+
 absl::StatusOr<LayerNormResult> LayerNormForward(const Tensor& x, const Tensor& gamma,
                                                  const Tensor& beta, float epsilon) {
   constexpr absl::string_view kOp = "LayerNormForward";

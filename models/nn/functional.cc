@@ -242,6 +242,15 @@ absl::StatusOr<Tensor> gelu(const Tensor& x) {
   });
 }
 
+absl::StatusOr<Tensor> tanh(const Tensor& x) {
+  if (!x.defined()) return Undefined("tanh");
+  TF_ASSIGN_OR_RETURN(BTensor y, bt::Tanh(x.value()));
+  return MakeResult(y, "tanh", {x}, [y](const BTensor& dy) -> Grads {
+    TF_ASSIGN_OR_RETURN(BTensor dx, bt::TanhBackward(dy, y));
+    return std::vector<BTensor>{std::move(dx)};
+  });
+}
+
 absl::StatusOr<Tensor> softmax(const Tensor& x) {
   if (!x.defined()) return Undefined("softmax");
   TF_ASSIGN_OR_RETURN(BTensor y, bt::Softmax(x.value()));

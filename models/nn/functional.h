@@ -43,6 +43,7 @@ absl::StatusOr<Tensor> linear(const Tensor& x, const Tensor& weight, const Tenso
 absl::StatusOr<Tensor> relu(const Tensor& x);
 // Exact (erf) GELU, as BERT uses.
 absl::StatusOr<Tensor> gelu(const Tensor& x);
+absl::StatusOr<Tensor> tanh(const Tensor& x);
 // Over the last dimension.
 absl::StatusOr<Tensor> softmax(const Tensor& x);
 absl::StatusOr<Tensor> log_softmax(const Tensor& x);

@@ -35,6 +35,11 @@ class LrScheduler {
   // Advances one step and sets the optimizer's learning rates.
   void step();
   int64_t last_step() const { return step_; }
+  // Jumps to `step` (resuming a run) and sets the optimizer's learning rates for it.
+  void set_last_step(int64_t step) {
+    step_ = step;
+    Apply();
+  }
 
  private:
   LrScheduler(Optimizer* optimizer, const LrScheduleOptions& options);

@@ -116,6 +116,33 @@ absl::Status Adam::step() {
   return absl::OkStatus();
 }
 
+absl::Status Adam::set_state(std::vector<std::vector<State>> state) {
+  if (state.size() != groups_.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Adam: a state of ", state.size(), " groups for ", groups_.size(), " groups"));
+  }
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    if (state[gi].size() != groups_[gi].params.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Adam: group ", gi, " has ", groups_[gi].params.size(),
+                       " parameters but the state ", state[gi].size()));
+    }
+    for (size_t pi = 0; pi < state[gi].size(); ++pi) {
+      const State& s = state[gi][pi];
+      const auto n = static_cast<size_t>(groups_[gi].params[pi].numel());
+      const bool fits = s.step < 0    ? false
+                        : s.step == 0 ? true
+                                      : s.exp_avg.size() == n && s.exp_avg_sq.size() == n;
+      if (!fits) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("Adam: the state of group ", gi, " parameter ", pi, " does not fit it"));
+      }
+    }
+  }
+  state_ = std::move(state);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<float> clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   if (!(max_norm >= 0)) {
     return absl::InvalidArgumentError(absl::StrCat("clip_grad_norm: max_norm ", max_norm));

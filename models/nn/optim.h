@@ -84,6 +84,9 @@ class Adam : public Optimizer {
     std::vector<float> exp_avg_sq;
   };
   const std::vector<std::vector<State>>& state() const { return state_; }
+  // Restores a state() saved from an optimizer over the same groups; INVALID_ARGUMENT (and no
+  // change) when the group or parameter counts or the moment sizes do not fit.
+  absl::Status set_state(std::vector<std::vector<State>> state);
 
  private:
   AdamOptions options_;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "backends/tensor.h"
 #include "models/loader/safetensors.h"
+#include "models/nn/durable_file.h"
 #include "nlohmann/json.hpp"
 
 namespace trustformers::nn {
@@ -28,11 +29,10 @@ float Bf16ToFloat(uint16_t bits) {
 
 }  // namespace
 
-absl::Status save_state_dict(const Module& module, const std::string& path) {
+std::string safetensors_bytes(const NamedTensors& tensors) {
   nlohmann::json header = {{"__metadata__", {{"format", "pt"}}}};
   uint64_t offset = 0;
-  const auto parameters = module.named_parameters();
-  for (const auto& [name, tensor] : parameters) {
+  for (const auto& [name, tensor] : tensors) {
     const uint64_t bytes = static_cast<uint64_t>(tensor.numel()) * sizeof(float);
     header[name] = {{"dtype", "F32"},
                     {"shape", std::vector<int64_t>(tensor.shape().begin(), tensor.shape().end())},
@@ -42,36 +42,34 @@ absl::Status save_state_dict(const Module& module, const std::string& path) {
   std::string text = header.dump();
   // The data starts 8-byte aligned, as the format recommends.
   text.append((8 - (text.size() + 8) % 8) % 8, ' ');
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write '", temp, "'"));
-    const uint64_t size = text.size();
-    unsigned char length[8];
-    for (int i = 0; i < 8; ++i) length[i] = static_cast<unsigned char>(size >> (8 * i));
-    out.write(reinterpret_cast<const char*>(length), sizeof(length));
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const auto& [name, tensor] : parameters) {
-      out.write(reinterpret_cast<const char*>(tensor.data()),
-                static_cast<std::streamsize>(tensor.numel() * sizeof(float)));
-    }
-    out.flush();
-    if (!out) return absl::DataLossError(absl::StrCat("error while writing '", temp, "'"));
+  std::string out;
+  out.reserve(8 + text.size() + offset);
+  const uint64_t size = text.size();
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((size >> (8 * i)) & 0xff));
+  out += text;
+  for (const auto& [name, tensor] : tensors) {
+    out.append(reinterpret_cast<const char*>(tensor.data()),
+               static_cast<size_t>(tensor.numel()) * sizeof(float));
   }
-  std::error_code ec;
-  std::filesystem::rename(temp, path, ec);
-  if (ec) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot rename '", temp, "' to '", path, "': ", ec.message()));
-  }
-  return absl::OkStatus();
+  return out;
+}
+
+absl::Status save_tensors(const NamedTensors& tensors, const std::string& path) {
+  return WriteFileAtomically(path, safetensors_bytes(tensors));
+}
+
+absl::Status save_state_dict(const Module& module, const std::string& path) {
+  return save_tensors(module.named_parameters(), path);
 }
 
 absl::Status load_state_dict(const Module& module, const std::string& path, bool strict) {
+  return load_tensors(module.named_parameters(), path, strict);
+}
+
+absl::Status load_tensors(const NamedTensors& parameters, const std::string& path, bool strict) {
   absl::StatusOr<std::unique_ptr<models::SafetensorsFile>> file =
       models::SafetensorsFile::Open(path);
   if (!file.ok()) return file.status();
-  const auto parameters = module.named_parameters();
   std::vector<std::string> missing, mismatched;
   std::set<std::string> known;
   std::vector<std::pair<const models::SafetensorsTensor*, const Tensor*>> copies;

@@ -95,6 +95,8 @@ TEST_CASE("gradcheck: matmul and linear", "[nn]") {
 TEST_CASE("gradcheck: activations, norms and softmax", "[nn]") {
   CheckGradients([](const auto& in) { return relu(in[0]); }, {Param({3, 7}, 25)});
   CheckGradients([](const auto& in) { return gelu(in[0]); }, {Param({3, 7}, 26, 2.0f)});
+  CheckGradients([](const auto& in) { return trustformers::nn::tanh(in[0]); },
+                 {Param({3, 7}, 32, 2.0f)});
   CheckGradients([](const auto& in) { return softmax(in[0]); }, {Param({2, 3, 5}, 27)});
   CheckGradients([](const auto& in) { return log_softmax(in[0]); }, {Param({4, 6}, 28)});
   CheckGradients([](const auto& in) { return layer_norm(in[0], in[1], in[2], 1e-5f); },
