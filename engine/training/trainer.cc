@@ -68,7 +68,7 @@ absl::StatusOr<TrainResult> Trainer::Train(const std::string& resume_from_checkp
   if (eval_ != nullptr) TF_RETURN_IF_ERROR(CheckLabels(*eval_, model_->num_labels(), "evaluation"));
   nn::DataLoaderOptions loader_options;
   loader_options.batch_size = a.per_device_train_batch_size;
-  loader_options.shuffle = true;
+  loader_options.shuffle = a.train_shuffle;
   loader_options.seed = a.seed;
   loader_options.drop_last = a.dataloader_drop_last;
   loader_options.pad_id = static_cast<int32_t>(model_->config().pad_token_id);

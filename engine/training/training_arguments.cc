@@ -39,6 +39,7 @@ TF_SETTER(int64_t, save_steps)
 TF_SETTER(int64_t, save_total_limit)
 TF_SETTER(uint64_t, seed)
 TF_SETTER(bool, dataloader_drop_last)
+TF_SETTER(bool, train_shuffle)
 #undef TF_SETTER
 
 TrainingArgumentsBuilder& TrainingArgumentsBuilder::adam_betas(double beta1, double beta2) {

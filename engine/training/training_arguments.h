@@ -35,6 +35,8 @@ struct TrainingArguments {
   int64_t save_total_limit = 0;  // checkpoints kept (oldest deleted first); 0: all
   uint64_t seed = 42;            // data order, new weights and dropout
   bool dataloader_drop_last = false;
+  // false keeps the dataset's order every epoch (to replay a reference run batch for batch).
+  bool train_shuffle = true;
 };
 
 class TrainingArgumentsBuilder {
@@ -60,6 +62,7 @@ class TrainingArgumentsBuilder {
   TrainingArgumentsBuilder& save_total_limit(int64_t v);
   TrainingArgumentsBuilder& seed(uint64_t v);
   TrainingArgumentsBuilder& dataloader_drop_last(bool v);
+  TrainingArgumentsBuilder& train_shuffle(bool v);
 
   // INVALID_ARGUMENT naming the first argument out of range (an empty output_dir, a batch size
   // below 1, a learning rate that is not positive and finite, a warmup ratio outside [0, 1], ...).
