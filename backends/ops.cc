@@ -357,4 +357,7 @@ absl::StatusOr<Tensor> ConcatRows(const std::vector<Tensor>& parts) {
   return out;
 }
 
+void SetCpuThreads(int threads) { omp_set_num_threads(std::max(threads, 1)); }
+int CpuThreads() { return omp_get_max_threads(); }
+
 }  // namespace trustformers::backends

@@ -15,6 +15,11 @@
 
 namespace trustformers::backends {
 
+// Threads every CPU op (and oneDNN) may use from now on; at least 1. The default is one per
+// core. Training in a process of its own sets it from --threads.
+void SetCpuThreads(int threads);
+int CpuThreads();
+
 // Row ranges of a packed batch: offsets.front() == 0, offsets.back() == T, non-decreasing.
 using SequenceOffsets = std::vector<int64_t>;
 

@@ -1,5 +1,6 @@
-// `trustformers finetune --server ADDR`: uploads the training data, creates a fine-tuning job and
-// follows it with a live progress bar until it ends.
+// `trustformers finetune`: with --server ADDR, uploads the training data, creates a fine-tuning
+// job and follows it with a live progress bar until it ends; without, trains in this process
+// (finetune_local.h).
 #include <openssl/evp.h>
 
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "server/cli/client_channel.h"
 #include "server/cli/commands.h"
+#include "server/cli/finetune_local.h"
 #include "trustformers/v1/fine_tuning.grpc.pb.h"
 
 namespace trustformers::cli {
@@ -181,25 +183,86 @@ int Finetune(const FinetuneOptions& options) {
 
 void AddFinetuneCommand(CLI::App& app, int* exit_code) {
   auto options = std::make_shared<FinetuneOptions>();
-  options->client.server = "localhost:50051";
+  auto local = std::make_shared<LocalFinetuneOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "finetune", "Fine-tune a served model through a running server and print the new model");
+      "finetune",
+      "Fine-tune a classifier: in this process from a model folder (writes --output), or as a job "
+      "of a running server with --server (prints the new model's name)");
   AddClientOptions(cmd, &options->client);
-  cmd->add_option("--base", options->base_model, "Base model name")->required();
-  cmd->add_option("--train", options->train_path, "Training data (JSON Lines)")
+  cmd->add_option("--base", options->base_model,
+                  "Base model: a folder or a name under $TRUSTFORMERS_HOME (in this process), a "
+                  "served model's name (with --server)")
+      ->required();
+  cmd->add_option("--train", options->train_path, "Training data (JSON Lines, CSV or TSV)")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--validation", options->validation_path, "Validation data (JSON Lines)")
+  cmd->add_option("--eval,--validation", options->validation_path,
+                  "Evaluation data (JSON Lines, CSV or TSV)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--suffix", options->suffix, "Text in the new model's name ([a-z0-9-])");
   cmd->add_option("--epochs", options->epochs, "Training epochs")->check(CLI::PositiveNumber);
   cmd->add_option("--batch-size", options->batch_size, "Batch size")->check(CLI::PositiveNumber);
-  cmd->add_option("--labels", options->num_labels, "Number of classification labels")
+  cmd->add_option("--num-labels,--labels", options->num_labels, "Number of classification labels")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--learning-rate", options->learning_rate, "Peak learning rate")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--seed", options->seed, "Seed")->check(CLI::NonNegativeNumber);
-  cmd->callback([options, exit_code] { *exit_code = Finetune(*options); });
+  // In this process only.
+  cmd->add_option("-o,--output", local->output_dir,
+                  "Folder of the fine-tuned model (in this process; checkpoints in "
+                  "<output>/checkpoints)");
+  cmd->add_option("--label-names", local->label_names, "Label names in id order, comma-separated");
+  cmd->add_option("--max-steps", local->max_steps, "Optimizer steps, overriding --epochs");
+  cmd->add_option("--eval-batch-size", local->eval_batch_size, "Evaluation batch size")
+      ->capture_default_str();
+  cmd->add_option("--gradient-accumulation-steps", local->gradient_accumulation_steps,
+                  "Batches per optimizer step")
+      ->capture_default_str();
+  cmd->add_option("--warmup-ratio", local->warmup_ratio, "Warmup as a share of all steps");
+  cmd->add_option("--warmup-steps", local->warmup_steps, "Warmup steps (wins over the ratio)");
+  cmd->add_option("--weight-decay", local->weight_decay, "AdamW weight decay")
+      ->capture_default_str();
+  cmd->add_option("--max-grad-norm", local->max_grad_norm, "Gradient clipping (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--lr-scheduler", local->lr_scheduler,
+                  "constant, constant_with_warmup, linear or cosine")
+      ->capture_default_str();
+  cmd->add_option("--max-length", local->max_length, "Tokens per example, special ones included")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--logging-steps", local->logging_steps, "Steps between progress lines")
+      ->capture_default_str();
+  cmd->add_option("--eval-strategy", local->eval_strategy,
+                  "no, steps or epoch (default: epoch with --eval)");
+  cmd->add_option("--save-steps", local->save_steps, "Steps between checkpoints (0: at the end)")
+      ->capture_default_str();
+  cmd->add_option("--save-total-limit", local->save_total_limit, "Checkpoints kept (0: all)")
+      ->capture_default_str();
+  cmd->add_option("--dropout", local->dropout, "Dropout for every layer (default: the config's)");
+  cmd->add_option("--resume", local->resume, "Checkpoint folder to continue from, or 'latest'");
+  cmd->add_option("--threads", local->threads, "CPU threads (default: one per core)");
+  cmd->add_flag("-q,--quiet", local->quiet, "No progress bar");
+  cmd->callback([options, local, exit_code] {
+    if (!options->client.server.empty()) {
+      *exit_code = Finetune(*options);
+      return;
+    }
+    if (local->output_dir.empty()) {
+      std::cerr << "trustformers finetune: --output is required without --server\n";
+      *exit_code = 2;
+      return;
+    }
+    LocalFinetuneOptions o = *local;
+    o.base = options->base_model;
+    o.train_path = options->train_path;
+    o.eval_path = options->validation_path;
+    if (options->epochs > 0) o.epochs = options->epochs;
+    if (options->batch_size > 0) o.batch_size = options->batch_size;
+    o.num_labels = options->num_labels;
+    if (options->learning_rate > 0) o.learning_rate = options->learning_rate;
+    if (options->seed >= 0) o.seed = static_cast<uint64_t>(options->seed);
+    *exit_code = FinetuneLocally(o);
+  });
 }
 
 }  // namespace trustformers::cli
