@@ -167,8 +167,9 @@ def main() -> int:
         "test_counts": {c: test_counts.get(c, 0) for c in classes},
     }
     (args.out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    counts = ", ".join(f"{c} {train_counts[c]}/{test_counts[c]}" for c in classes)
     print(f"make_dataset: wrote {args.out}/train.jsonl ({len(train)}), test.jsonl ({len(test)}), "
-          f"meta.json; classes {', '.join(f'{c} {train_counts[c]}/{test_counts[c]}' for c in classes)}")
+          f"meta.json; classes (train/test) {counts}")
     return 0
 
 
