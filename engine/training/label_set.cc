@@ -97,10 +97,12 @@ absl::StatusOr<LabelSet> Discover(const std::vector<TextRecord>& records, absl::
       const bool is_id = record.label.kind == LabelValue::Kind::kId;
       return LineError(
           file, record.line,
-          absl::StrCat("label ", is_id ? absl::StrCat(record.label.id) : record.label.text, " is ",
-                       is_id ? "an integer id" : "a name", ", but the first label (line ",
-                       first.line, ") is ", is_id ? "a name" : "an integer id",
-                       "; use one kind throughout the file"));
+          absl::StrCat(
+              "label ",
+              is_id ? absl::StrCat(record.label.id) : absl::StrCat("\"", record.label.text, "\""),
+              " is ", is_id ? "an integer id" : "a name", ", but the first label (line ",
+              first.line, ") is ", is_id ? "a name" : "an integer id",
+              "; use one kind throughout the file"));
     }
     all_integers =
         all_integers &&

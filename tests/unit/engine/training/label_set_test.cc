@@ -157,6 +157,12 @@ TEST_CASE("labels: discovery refuses labels it cannot number", "[data]") {
   CHECK_THAT(error(mixed, 3),
              Catch::Contains("train.jsonl:3: label 1 is an integer id, but the first label "
                              "(line 1) is a name"));
+  std::vector<TextRecord> ids_then_name = Records({"0", "1"}, Kind::kId);
+  ids_then_name[1].label.kind = Kind::kName;
+  ids_then_name[1].label.text = "pos";
+  CHECK_THAT(error(ids_then_name, 2),
+             Catch::Contains("label \"pos\" is a name, but the first label (line 1) is an "
+                             "integer id"));
   CHECK_THAT(error(Records({"0", "-1"}, Kind::kId), 2), Catch::Contains("label -1 is negative"));
   CHECK_THAT(error(Records({"0", "-1"}, Kind::kField), 2), Catch::Contains("negative"));
   CHECK_THAT(error(Records({"1", "65536"}, Kind::kId), 2),
