@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "backends/ops.h"
 #include "engine/training/text_dataset.h"
@@ -41,7 +42,9 @@ std::string FormatDuration(double seconds) {
 }
 
 nlohmann::json MetricsJson(const training::ClassificationMetrics& m) {
-  return {{"loss", m.loss}, {"accuracy", m.accuracy}, {"macro_f1", m.macro_f1},
+  return {{"loss", m.loss},
+          {"accuracy", m.accuracy},
+          {"macro_f1", m.macro_f1},
           {"examples", m.examples}};
 }
 

@@ -13,8 +13,8 @@ struct LocalFinetuneOptions {
   std::string base;  // a model folder, or a model name under $TRUSTFORMERS_HOME
   std::string train_path;
   std::string eval_path;
-  std::string output_dir;  // the model folder; checkpoints go to <output_dir>/checkpoints
-  int64_t num_labels = 0;  // 0: from --label-names, or discovered from the training file
+  std::string output_dir;   // the model folder; checkpoints go to <output_dir>/checkpoints
+  int64_t num_labels = 0;   // 0: from --label-names, or discovered from the training file
   std::string label_names;  // comma-separated, in id order
   int64_t epochs = 3;
   int64_t max_steps = -1;
