@@ -30,6 +30,14 @@ const cpu::KernelTable& Kernels() {
   return (fast != nullptr && !force_reference) ? *fast : cpu::ReferenceKernels();
 }
 
+}  // namespace
+
+namespace cpu {
+const KernelTable& ActiveKernels() { return Kernels(); }
+}  // namespace cpu
+
+namespace {
+
 absl::Status Expect(bool ok, absl::string_view op, absl::string_view what) {
   return ok ? absl::OkStatus() : absl::InvalidArgumentError(absl::StrCat(op, ": ", what));
 }

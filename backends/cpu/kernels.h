@@ -14,6 +14,8 @@ struct KernelTable {
   void (*layer_norm)(const float* x, const float* residual, const float* gamma, const float* beta,
                      float epsilon, int64_t rows, int64_t h, float* out);
   void (*gelu)(float* x, int64_t n);
+  // dx = dy * GELU'(x) = dy * (Phi(x) + x phi(x)), the backward of the erf GELU.
+  void (*gelu_backward)(const float* dy, const float* x, float* dx, int64_t n);
   void (*tanh)(float* x, int64_t n);
   void (*sigmoid)(float* x, int64_t n);
   void (*softmax_rows)(float* x, int64_t rows, int64_t n);
@@ -36,6 +38,8 @@ struct KernelTable {
 };
 
 const KernelTable& ReferenceKernels();
+// The table ops run with: AVX2 where the CPU has it (and tests do not force the reference).
+const KernelTable& ActiveKernels();
 // nullptr when the build has no AVX2 kernels.
 const KernelTable* Avx2Kernels();
 

@@ -116,6 +116,26 @@ void GeluAvx2(float* x, int64_t n) {
   for (; i < n; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
 }
 
+void GeluBackwardAvx2(const float* dy, const float* x, float* dx, int64_t n) {
+  const __m256 half = _mm256_set1_ps(0.5f);
+  const __m256 inv_sqrt2 = _mm256_set1_ps(0.70710678118654752f);
+  const __m256 inv_sqrt_2pi = _mm256_set1_ps(0.39894228040143268f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256 cdf = _mm256_fmadd_ps(half, Erf(_mm256_mul_ps(v, inv_sqrt2)), half);
+    const __m256 pdf =
+        _mm256_mul_ps(inv_sqrt_2pi, Exp(_mm256_mul_ps(_mm256_set1_ps(-0.5f), _mm256_mul_ps(v, v))));
+    _mm256_storeu_ps(dx + i, _mm256_mul_ps(_mm256_loadu_ps(dy + i), _mm256_fmadd_ps(v, pdf, cdf)));
+  }
+  for (; i < n; ++i) {
+    const float v = x[i];
+    const float cdf = 0.5f * (1.0f + std::erf(v * 0.70710678118654752f));
+    const float pdf = std::exp(-0.5f * v * v) * 0.39894228040143268f;
+    dx[i] = dy[i] * (cdf + v * pdf);
+  }
+}
+
 void SoftmaxRowAvx2(float* row, int64_t n) {
   __m256 max8 = _mm256_set1_ps(-INFINITY);
   int64_t i = 0;
@@ -336,6 +356,7 @@ const KernelTable* Avx2Kernels() {
   static const KernelTable kTable = {"avx2",
                                      LayerNormAvx2,
                                      GeluAvx2,
+                                     GeluBackwardAvx2,
                                      ref.tanh,
                                      ref.sigmoid,
                                      SoftmaxRowsAvx2,

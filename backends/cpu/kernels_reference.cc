@@ -36,6 +36,15 @@ void GeluRef(float* x, int64_t n) {
   }
 }
 
+void GeluBackwardRef(const float* dy, const float* x, float* dx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    const double cdf = 0.5 * (1.0 + std::erf(v / std::sqrt(2.0)));
+    const double pdf = std::exp(-0.5 * v * v) / std::sqrt(2.0 * M_PI);
+    dx[i] = static_cast<float>(dy[i] * (cdf + v * pdf));
+  }
+}
+
 void TanhRef(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
 }
@@ -112,10 +121,10 @@ void LinearFewRowsKnRef(const float* x, int64_t m, int64_t k, const float* w_kn,
 }  // namespace
 
 const KernelTable& ReferenceKernels() {
-  static const KernelTable kTable = {"reference",       LayerNormRef,       GeluRef,
-                                     TanhRef,           SigmoidRef,         SoftmaxRowsRef,
-                                     AttentionHeadRef,  L2NormalizeRowsRef, LinearFewRowsRef,
-                                     LinearFewRowsKnRef};
+  static const KernelTable kTable = {"reference",      LayerNormRef,      GeluRef,
+                                     GeluBackwardRef,  TanhRef,           SigmoidRef,
+                                     SoftmaxRowsRef,   AttentionHeadRef,  L2NormalizeRowsRef,
+                                     LinearFewRowsRef, LinearFewRowsKnRef};
   return kTable;
 }
 

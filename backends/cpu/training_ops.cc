@@ -2,6 +2,8 @@
 // sum runs over a row), with matrix products through oneDNN.
 #include "backends/training_ops.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -9,10 +11,14 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "backends/cpu/kernels.h"
 #include "backends/cpu/onednn_matmul.h"
 
 namespace trustformers::backends::training {
 namespace {
+
+// Below this many elements a loop runs on the calling thread: waking the team costs more.
+constexpr int64_t kParallelElements = 1 << 15;
 
 absl::Status ExpectF32(const Tensor& t, absl::string_view op, absl::string_view name,
                        int min_rank = 0) {
@@ -46,17 +52,22 @@ void StridedCopy(const float* src, const Shape& shape, const Shape& strides, flo
   }
   const int64_t inner = shape[static_cast<size_t>(rank - 1)];
   const int64_t inner_stride = strides[static_cast<size_t>(rank - 1)];
-  std::vector<int64_t> index(static_cast<size_t>(rank), 0);
-  int64_t offset = 0;
-  for (int64_t out = 0; out < count; out += inner) {
-    for (int64_t i = 0; i < inner; ++i) dst[out + i] = src[offset + i * inner_stride];
-    // Advance the multi-index over all but the last dimension.
+  const int64_t rows = count / inner;
+  // Each row's source offset from its multi-index, so rows can be copied in any order.
+#pragma omp parallel for schedule(static) if (count > kParallelElements)
+  for (int64_t row = 0; row < rows; ++row) {
+    int64_t offset = 0, rest = row;
     for (int d = rank - 2; d >= 0; --d) {
       const size_t u = static_cast<size_t>(d);
-      offset += strides[u];
-      if (++index[u] < shape[u]) break;
-      offset -= strides[u] * shape[u];
-      index[u] = 0;
+      offset += (rest % shape[u]) * strides[u];
+      rest /= shape[u];
+    }
+    float* out = dst + row * inner;
+    const float* in = src + offset;
+    if (inner_stride == 1) {
+      std::memcpy(out, in, static_cast<size_t>(inner) * sizeof(float));
+    } else {
+      for (int64_t i = 0; i < inner; ++i) out[i] = in[i * inner_stride];
     }
   }
 }
@@ -82,6 +93,7 @@ absl::StatusOr<Tensor> Elementwise(const Tensor& a, const Tensor& b, absl::strin
   const float* pb = b.data<float>();
   float* po = out.data<float>();
   const int64_t n = a.element_count();
+#pragma omp parallel for schedule(static) if (n > kParallelElements)
   for (int64_t i = 0; i < n; ++i) po[i] = fn(pa[i], pb[i]);
   return out;
 }
@@ -133,8 +145,36 @@ absl::StatusOr<Tensor> SumToShape(const Tensor& dy, const Shape& shape) {
         "SumToShape: ", dy.Describe(), " does not broadcast from ", ShapeString(shape)));
   }
   if (shape == dy.shape()) return Affine(dy, 1.0f, 0.0f);
-  // Walk dy in order; each element adds into the target element it was broadcast from.
   const Shape& full = dy.shape();
+  // The common case (a bias, a position table): `shape` is dy's trailing dimensions, so dy is
+  // [outer, inner] rows summed into one row. Each thread owns a band of columns.
+  {
+    Shape trimmed = shape;
+    while (!trimmed.empty() && trimmed.front() == 1) trimmed.erase(trimmed.begin());
+    if (trimmed.size() <= full.size() &&
+        std::equal(trimmed.begin(), trimmed.end(),
+                   full.end() - static_cast<ptrdiff_t>(trimmed.size()))) {
+      int64_t inner = 1;
+      for (int64_t d : trimmed) inner *= d;
+      const int64_t outer = inner == 0 ? 0 : dy.element_count() / inner;
+      Tensor out = Tensor::Empty(DType::kF32, shape);
+      const float* src = dy.data<float>();
+      float* dst = out.data<float>();
+      constexpr int64_t kBand = 64;
+#pragma omp parallel for schedule(static) if (dy.element_count() > kParallelElements)
+      for (int64_t begin = 0; begin < inner; begin += kBand) {
+        const int64_t end = std::min(inner, begin + kBand);
+        double sums[kBand] = {};
+        for (int64_t r = 0; r < outer; ++r) {
+          const float* row = src + r * inner;
+          for (int64_t j = begin; j < end; ++j) sums[j - begin] += row[j];
+        }
+        for (int64_t j = begin; j < end; ++j) dst[j] = static_cast<float>(sums[j - begin]);
+      }
+      return out;
+    }
+  }
+  // Walk dy in order; each element adds into the target element it was broadcast from.
   const Shape strides = BroadcastStrides(shape, full);
   int64_t target_count = 1;
   for (int64_t d : shape) target_count *= d;
@@ -175,6 +215,7 @@ Tensor Affine(const Tensor& x, float scale, float shift) {
   const float* src = x.data<float>();
   float* dst = out.data<float>();
   const int64_t n = x.element_count();
+#pragma omp parallel for schedule(static) if (n > kParallelElements)
   for (int64_t i = 0; i < n; ++i) dst[i] = src[i] * scale + shift;
   return out;
 }
@@ -232,8 +273,8 @@ absl::StatusOr<Tensor> MatMul(const Tensor& a, const Tensor& b, bool trans_a, bo
   Shape out_shape = batch;
   out_shape.push_back(m);
   out_shape.push_back(n);
-  Tensor out = Tensor::Zeros(DType::kF32, out_shape);
-  if (m == 0 || n == 0 || k == 0 || batches == 0) return out;
+  if (m == 0 || n == 0 || k == 0 || batches == 0) return Tensor::Zeros(DType::kF32, out_shape);
+  Tensor out = Tensor::Empty(DType::kF32, out_shape);  // every element is written below
   const auto layout = trans_b ? cpu::WeightLayout::kNK : cpu::WeightLayout::kKN;
   // Without a transposed a and with a shared b, all batches are one [batches * M, K] product.
   if (shared_b && !trans_a) {
@@ -246,8 +287,17 @@ absl::StatusOr<Tensor> MatMul(const Tensor& a, const Tensor& b, bool trans_a, bo
   for (int64_t i = 0; i < batches; ++i) {
     const float* pa = a.data<float>() + i * m * k;
     if (trans_a) {
-      for (int64_t r = 0; r < k; ++r) {
-        for (int64_t c = 0; c < m; ++c) a_t[static_cast<size_t>(c * k + r)] = pa[r * m + c];
+      // [K, M] -> [M, K] in tiles that stay in cache on both sides.
+      constexpr int64_t kTile = 32;
+#pragma omp parallel for collapse(2) schedule(static) if (m * k > kParallelElements)
+      for (int64_t r0 = 0; r0 < k; r0 += kTile) {
+        for (int64_t c0 = 0; c0 < m; c0 += kTile) {
+          for (int64_t r = r0; r < std::min(k, r0 + kTile); ++r) {
+            for (int64_t c = c0; c < std::min(m, c0 + kTile); ++c) {
+              a_t[static_cast<size_t>(c * k + r)] = pa[r * m + c];
+            }
+          }
+        }
       }
       pa = a_t.data();
     }
@@ -309,7 +359,9 @@ absl::StatusOr<Tensor> Relu(const Tensor& x) {
   Tensor out = Tensor::Empty(DType::kF32, x.shape());
   const float* src = x.data<float>();
   float* dst = out.data<float>();
-  for (int64_t i = 0; i < x.element_count(); ++i) dst[i] = src[i] > 0.0f ? src[i] : 0.0f;
+  const int64_t n = x.element_count();
+#pragma omp parallel for schedule(static) if (n > kParallelElements)
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i] > 0.0f ? src[i] : 0.0f;
   return out;
 }
 
@@ -322,19 +374,33 @@ absl::StatusOr<Tensor> Gelu(const Tensor& x) {
   Tensor out = Tensor::Empty(DType::kF32, x.shape());
   const float* src = x.data<float>();
   float* dst = out.data<float>();
-  for (int64_t i = 0; i < x.element_count(); ++i) {
-    dst[i] = 0.5f * src[i] * (1.0f + std::erf(src[i] * static_cast<float>(M_SQRT1_2)));
+  const int64_t n = x.element_count();
+  std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+  const cpu::KernelTable& kernels = cpu::ActiveKernels();
+  constexpr int64_t kBlock = 4096;
+#pragma omp parallel for schedule(static) if (n > kParallelElements)
+  for (int64_t begin = 0; begin < n; begin += kBlock) {
+    kernels.gelu(dst + begin, std::min(kBlock, n - begin));
   }
   return out;
 }
 
 absl::StatusOr<Tensor> GeluBackward(const Tensor& dy, const Tensor& x) {
-  // d/dx x Phi(x) = Phi(x) + x phi(x).
-  return Elementwise(dy, x, "GeluBackward", [](float g, float v) {
-    const float cdf = 0.5f * (1.0f + std::erf(v * static_cast<float>(M_SQRT1_2)));
-    const float pdf = std::exp(-0.5f * v * v) * static_cast<float>(0.5 * M_2_SQRTPI * M_SQRT1_2);
-    return g * (cdf + v * pdf);
-  });
+  if (absl::Status s = ExpectF32(dy, "GeluBackward", "dy"); !s.ok()) return s;
+  if (absl::Status s = ExpectF32(x, "GeluBackward", "x"); !s.ok()) return s;
+  if (absl::Status s = ExpectSameShape(dy, x, "GeluBackward"); !s.ok()) return s;
+  Tensor out = Tensor::Empty(DType::kF32, x.shape());
+  const float* g = dy.data<float>();
+  const float* v = x.data<float>();
+  float* dst = out.data<float>();
+  const int64_t n = x.element_count();
+  const cpu::KernelTable& kernels = cpu::ActiveKernels();
+  constexpr int64_t kBlock = 4096;
+#pragma omp parallel for schedule(static) if (n > kParallelElements)
+  for (int64_t begin = 0; begin < n; begin += kBlock) {
+    kernels.gelu_backward(g + begin, v + begin, dst + begin, std::min(kBlock, n - begin));
+  }
+  return out;
 }
 
 absl::StatusOr<Tensor> Tanh(const Tensor& x) {
@@ -342,7 +408,9 @@ absl::StatusOr<Tensor> Tanh(const Tensor& x) {
   Tensor out = Tensor::Empty(DType::kF32, x.shape());
   const float* src = x.data<float>();
   float* dst = out.data<float>();
-  for (int64_t i = 0; i < x.element_count(); ++i) dst[i] = std::tanh(src[i]);
+  const int64_t n = x.element_count();
+#pragma omp parallel for schedule(static) if (n > kParallelElements)
+  for (int64_t i = 0; i < n; ++i) dst[i] = std::tanh(src[i]);
   return out;
 }
 
@@ -356,13 +424,15 @@ absl::StatusOr<LayerNormResult> LayerNormForward(const Tensor& x, const Tensor& 
   if (absl::Status s = ExpectF32(x, kOp, "x", 1); !s.ok()) return s;
   if (absl::Status s = ExpectF32(gamma, kOp, "gamma", 1); !s.ok()) return s;
   if (absl::Status s = ExpectF32(beta, kOp, "beta", 1); !s.ok()) return s;
-  const auto [rows, h] = Rows(x);
+  const RowView view = Rows(x);
+  const int64_t rows = view.rows, h = view.width;
   if (gamma.shape() != Shape{h} || beta.shape() != Shape{h}) {
     return absl::InvalidArgumentError(absl::StrCat(kOp, ": gamma ", gamma.Describe(), " and beta ",
                                                    beta.Describe(), " must be [", h, "]"));
   }
   LayerNormResult r{Tensor::Empty(DType::kF32, x.shape()), Tensor::Empty(DType::kF32, {rows}),
                     Tensor::Empty(DType::kF32, {rows})};
+#pragma omp parallel for schedule(static) if (rows * h > kParallelElements)
   for (int64_t i = 0; i < rows; ++i) {
     const float* in = x.data<float>() + i * h;
     double sum = 0, sq = 0;
@@ -387,55 +457,75 @@ absl::StatusOr<LayerNormGrads> LayerNormBackward(const Tensor& dy, const Tensor&
   constexpr absl::string_view kOp = "LayerNormBackward";
   if (absl::Status s = ExpectF32(dy, kOp, "dy", 1); !s.ok()) return s;
   if (absl::Status s = ExpectSameShape(dy, x, kOp); !s.ok()) return s;
-  const auto [rows, h] = Rows(x);
+  const RowView view = Rows(x);
+  const int64_t rows = view.rows, h = view.width;
   if (mean.element_count() != rows || rstd.element_count() != rows || gamma.element_count() != h) {
     return absl::InvalidArgumentError(
         absl::StrCat(kOp, ": statistics do not match ", x.Describe()));
   }
   LayerNormGrads g{Tensor::Empty(DType::kF32, x.shape()), Tensor::Empty(DType::kF32, {h}),
                    Tensor::Empty(DType::kF32, {h})};
-  std::vector<double> dgamma(static_cast<size_t>(h), 0.0), dbeta(static_cast<size_t>(h), 0.0);
+  // dgamma and dbeta sum over rows: each thread sums a fixed band of rows into its own partial
+  // sums, added in thread order afterwards, so the result depends only on the thread count.
+  const int teams = rows * h > kParallelElements ? std::max(1, omp_get_max_threads()) : 1;
+  std::vector<std::vector<double>> dgamma(static_cast<size_t>(teams),
+                                          std::vector<double>(static_cast<size_t>(h), 0.0));
+  std::vector<std::vector<double>> dbeta = dgamma;
   const float* w = gamma.data<float>();
-  for (int64_t i = 0; i < rows; ++i) {
-    const float* in = x.data<float>() + i * h;
-    const float* gy = dy.data<float>() + i * h;
-    const double mu = mean.data<float>()[i], rs = rstd.data<float>()[i];
-    // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * gamma.
-    double sum_g = 0, sum_gx = 0;
-    for (int64_t j = 0; j < h; ++j) {
-      const double xhat = (in[j] - mu) * rs;
-      const double gj = double{gy[j]} * w[j];
-      sum_g += gj;
-      sum_gx += gj * xhat;
-      dgamma[static_cast<size_t>(j)] += gy[j] * xhat;
-      dbeta[static_cast<size_t>(j)] += gy[j];
-    }
-    const double mean_g = sum_g / static_cast<double>(h), mean_gx = sum_gx / static_cast<double>(h);
-    float* out = g.dx.data<float>() + i * h;
-    for (int64_t j = 0; j < h; ++j) {
-      const double xhat = (in[j] - mu) * rs;
-      out[j] = static_cast<float>(rs * (double{gy[j]} * w[j] - mean_g - xhat * mean_gx));
+#pragma omp parallel num_threads(teams)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t begin = rows * t / nt, end = rows * (t + 1) / nt;
+    double* dg = dgamma[static_cast<size_t>(t)].data();
+    double* db = dbeta[static_cast<size_t>(t)].data();
+    for (int64_t i = begin; i < end; ++i) {
+      const float* in = x.data<float>() + i * h;
+      const float* gy = dy.data<float>() + i * h;
+      const double mu = mean.data<float>()[i], rs = rstd.data<float>()[i];
+      // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = dy * gamma.
+      double sum_g = 0, sum_gx = 0;
+      for (int64_t j = 0; j < h; ++j) {
+        const double xhat = (in[j] - mu) * rs;
+        const double gj = double{gy[j]} * w[j];
+        sum_g += gj;
+        sum_gx += gj * xhat;
+        dg[j] += gy[j] * xhat;
+        db[j] += gy[j];
+      }
+      const double mean_g = sum_g / static_cast<double>(h);
+      const double mean_gx = sum_gx / static_cast<double>(h);
+      float* out = g.dx.data<float>() + i * h;
+      for (int64_t j = 0; j < h; ++j) {
+        const double xhat = (in[j] - mu) * rs;
+        out[j] = static_cast<float>(rs * (double{gy[j]} * w[j] - mean_g - xhat * mean_gx));
+      }
     }
   }
   for (int64_t j = 0; j < h; ++j) {
-    g.dgamma.data<float>()[j] = static_cast<float>(dgamma[static_cast<size_t>(j)]);
-    g.dbeta.data<float>()[j] = static_cast<float>(dbeta[static_cast<size_t>(j)]);
+    double sum_g = 0, sum_b = 0;
+    for (int t = 0; t < teams; ++t) {
+      sum_g += dgamma[static_cast<size_t>(t)][static_cast<size_t>(j)];
+      sum_b += dbeta[static_cast<size_t>(t)][static_cast<size_t>(j)];
+    }
+    g.dgamma.data<float>()[j] = static_cast<float>(sum_g);
+    g.dbeta.data<float>()[j] = static_cast<float>(sum_b);
   }
   return g;
 }
 
 absl::StatusOr<Tensor> Softmax(const Tensor& x) {
   if (absl::Status s = ExpectF32(x, "Softmax", "x", 1); !s.ok()) return s;
-  const auto [rows, n] = Rows(x);
+  const RowView view = Rows(x);
+  const int64_t rows = view.rows, n = view.width;
   Tensor out = Tensor::Empty(DType::kF32, x.shape());
-  for (int64_t i = 0; i < rows; ++i) {
-    const float* in = x.data<float>() + i * n;
-    float* y = out.data<float>() + i * n;
-    const float max = *std::max_element(in, in + n);
-    double sum = 0;
-    for (int64_t j = 0; j < n; ++j) sum += (y[j] = std::exp(in[j] - max));
-    const float inv = static_cast<float>(1.0 / sum);
-    for (int64_t j = 0; j < n; ++j) y[j] *= inv;
+  if (rows == 0 || n == 0) return out;
+  std::memcpy(out.data<float>(), x.data<float>(), static_cast<size_t>(rows * n) * sizeof(float));
+  const cpu::KernelTable& kernels = cpu::ActiveKernels();
+  const int64_t block = std::max<int64_t>(1, 4096 / n);  // rows per call
+  float* y = out.data<float>();
+#pragma omp parallel for schedule(static) if (rows * n > kParallelElements)
+  for (int64_t begin = 0; begin < rows; begin += block) {
+    kernels.softmax_rows(y + begin * n, std::min(block, rows - begin), n);
   }
   return out;
 }
@@ -443,8 +533,10 @@ absl::StatusOr<Tensor> Softmax(const Tensor& x) {
 absl::StatusOr<Tensor> SoftmaxBackward(const Tensor& dy, const Tensor& y) {
   if (absl::Status s = ExpectF32(dy, "SoftmaxBackward", "dy", 1); !s.ok()) return s;
   if (absl::Status s = ExpectSameShape(dy, y, "SoftmaxBackward"); !s.ok()) return s;
-  const auto [rows, n] = Rows(y);
+  const RowView view = Rows(y);
+  const int64_t rows = view.rows, n = view.width;
   Tensor out = Tensor::Empty(DType::kF32, y.shape());
+#pragma omp parallel for schedule(static) if (rows * n > kParallelElements)
   for (int64_t i = 0; i < rows; ++i) {
     const float* g = dy.data<float>() + i * n;
     const float* p = y.data<float>() + i * n;
@@ -458,8 +550,10 @@ absl::StatusOr<Tensor> SoftmaxBackward(const Tensor& dy, const Tensor& y) {
 
 absl::StatusOr<Tensor> LogSoftmax(const Tensor& x) {
   if (absl::Status s = ExpectF32(x, "LogSoftmax", "x", 1); !s.ok()) return s;
-  const auto [rows, n] = Rows(x);
+  const RowView view = Rows(x);
+  const int64_t rows = view.rows, n = view.width;
   Tensor out = Tensor::Empty(DType::kF32, x.shape());
+#pragma omp parallel for schedule(static) if (rows * n > kParallelElements)
   for (int64_t i = 0; i < rows; ++i) {
     const float* in = x.data<float>() + i * n;
     float* y = out.data<float>() + i * n;
@@ -475,8 +569,10 @@ absl::StatusOr<Tensor> LogSoftmax(const Tensor& x) {
 absl::StatusOr<Tensor> LogSoftmaxBackward(const Tensor& dy, const Tensor& y) {
   if (absl::Status s = ExpectF32(dy, "LogSoftmaxBackward", "dy", 1); !s.ok()) return s;
   if (absl::Status s = ExpectSameShape(dy, y, "LogSoftmaxBackward"); !s.ok()) return s;
-  const auto [rows, n] = Rows(y);
+  const RowView view = Rows(y);
+  const int64_t rows = view.rows, n = view.width;
   Tensor out = Tensor::Empty(DType::kF32, y.shape());
+#pragma omp parallel for schedule(static) if (rows * n > kParallelElements)
   for (int64_t i = 0; i < rows; ++i) {
     const float* g = dy.data<float>() + i * n;
     const float* lp = y.data<float>() + i * n;

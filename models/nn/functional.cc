@@ -301,7 +301,8 @@ absl::StatusOr<Tensor> dropout(const Tensor& x, float p, bool training, Generato
   BTensor mask = bt::Full(x.shape(), 0.0f);  // 0 or 1 / (1 - p)
   const float keep_scale = 1.0f / (1.0f - p);
   float* m = mask.data<float>();
-  for (int64_t i = 0; i < x.numel(); ++i) m[i] = generator.Uniform() < p ? 0.0f : keep_scale;
+  const int64_t n = x.numel();
+  for (int64_t i = 0; i < n; ++i) m[i] = generator.Uniform() < p ? 0.0f : keep_scale;
   TF_ASSIGN_OR_RETURN(BTensor y, bt::Mul(x.value(), mask));
   return MakeResult(std::move(y), "dropout", {x}, [mask](const BTensor& dy) -> Grads {
     TF_ASSIGN_OR_RETURN(BTensor dx, bt::Mul(dy, mask));

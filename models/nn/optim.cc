@@ -1,6 +1,8 @@
 #include "models/nn/optim.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -101,11 +103,15 @@ absl::Status Adam::step() {
       const float bias2_sqrt = static_cast<float>(std::sqrt(bias2));
       const float l2 = decoupled_ ? 0.0f : static_cast<float>(group.weight_decay);
       const float shrink = static_cast<float>(1.0 - group.lr * group.weight_decay);
+      float* exp_avg = s.exp_avg.data();
+      float* exp_avg_sq = s.exp_avg_sq.data();
+      const bool decay = decoupled_ && group.weight_decay != 0;
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
       for (size_t i = 0; i < n; ++i) {
-        if (decoupled_ && group.weight_decay != 0) w[i] *= shrink;
+        if (decay) w[i] *= shrink;
         const float g = l2 != 0 ? grad[i] + l2 * w[i] : grad[i];
-        float& m = s.exp_avg[i];
-        float& v = s.exp_avg_sq[i];
+        float& m = exp_avg[i];
+        float& v = exp_avg_sq[i];
         m = m + one_minus_beta1 * (g - m);
         v = v * beta2 + one_minus_beta2 * g * g;
         const float denom = std::sqrt(v) / bias2_sqrt + eps;
@@ -147,11 +153,25 @@ absl::StatusOr<float> clip_grad_norm(const std::vector<Tensor>& params, double m
   if (!(max_norm >= 0)) {
     return absl::InvalidArgumentError(absl::StrCat("clip_grad_norm: max_norm ", max_norm));
   }
+  // Sums of fixed chunks, added in order: the same total whatever the thread count.
+  constexpr int64_t kChunk = 1 << 14;
   double squares = 0;
+  std::vector<double> partial;
   for (const Tensor& p : params) {
     const float* g = p.mutable_grad();
     if (g == nullptr) continue;
-    for (int64_t i = 0; i < p.numel(); ++i) squares += double{g[i]} * g[i];
+    const int64_t n = p.numel();
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+    partial.assign(static_cast<size_t>(chunks), 0.0);
+#pragma omp parallel for schedule(static) if (chunks > 1)
+    for (int64_t c = 0; c < chunks; ++c) {
+      double sum = 0;
+      for (int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i) {
+        sum += double{g[i]} * g[i];
+      }
+      partial[static_cast<size_t>(c)] = sum;
+    }
+    for (double sum : partial) squares += sum;
   }
   const float total = static_cast<float>(std::sqrt(squares));
   const float coef = static_cast<float>(max_norm) / (total + 1e-6f);
@@ -159,7 +179,9 @@ absl::StatusOr<float> clip_grad_norm(const std::vector<Tensor>& params, double m
     for (const Tensor& p : params) {
       float* g = p.mutable_grad();
       if (g == nullptr) continue;
-      for (int64_t i = 0; i < p.numel(); ++i) g[i] *= coef;
+      const int64_t n = p.numel();
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+      for (int64_t i = 0; i < n; ++i) g[i] *= coef;
     }
   }
   return total;

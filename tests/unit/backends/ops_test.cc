@@ -6,6 +6,7 @@
 #include <random>
 
 #include "backends/cpu/onednn_matmul.h"
+#include "backends/training_ops.h"
 #include "catch2/catch.hpp"
 
 namespace trustformers::backends {
@@ -154,6 +155,16 @@ TEST_CASE("ops: exact GELU, tanh, sigmoid and softmax", "[backends][ops]") {
       CHECK(t.data<float>()[i] == Approx(std::tanh(x.data<float>()[i])).margin(1e-6));
       CHECK(s.data<float>()[i] == Approx(1.0 / (1.0 + std::exp(-x.data<float>()[i]))).margin(1e-6));
     }
+  }
+  // The backward of GELU (training), on both kernel paths.
+  for (int64_t n : kOddSizes) {
+    const Tensor x = Random({3, n}, rng, 4.0f), dy = Random({3, n}, rng);
+    auto [fast, ref] = BothPaths([&] {
+      absl::StatusOr<Tensor> dx = training::GeluBackward(dy, x);
+      REQUIRE(dx.ok());
+      return *dx;
+    });
+    CHECK(MaxAbsDiff(fast, ref) < 1e-6 * 8);
   }
   // Large magnitudes stay finite (exp clamps, softmax subtracts the row max).
   Tensor big =
