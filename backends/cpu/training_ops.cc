@@ -283,27 +283,18 @@ absl::StatusOr<Tensor> MatMul(const Tensor& a, const Tensor& b, bool trans_a, bo
     if (!status.ok()) return status;
     return out;
   }
-  std::vector<float> a_t(trans_a ? static_cast<size_t>(m * k) : 0);
+  if (!shared_b && batches > 1) {
+    absl::Status status = cpu::OneDnnBatchedMatMul(a.data<float>(), b.data<float>(), batches, m, k,
+                                                   n, trans_a, trans_b, out.data<float>());
+    if (!status.ok()) return status;
+    return out;
+  }
   for (int64_t i = 0; i < batches; ++i) {
     const float* pa = a.data<float>() + i * m * k;
-    if (trans_a) {
-      // [K, M] -> [M, K] in tiles that stay in cache on both sides.
-      constexpr int64_t kTile = 32;
-#pragma omp parallel for collapse(2) schedule(static) if (m * k > kParallelElements)
-      for (int64_t r0 = 0; r0 < k; r0 += kTile) {
-        for (int64_t c0 = 0; c0 < m; c0 += kTile) {
-          for (int64_t r = r0; r < std::min(k, r0 + kTile); ++r) {
-            for (int64_t c = c0; c < std::min(m, c0 + kTile); ++c) {
-              a_t[static_cast<size_t>(c * k + r)] = pa[r * m + c];
-            }
-          }
-        }
-      }
-      pa = a_t.data();
-    }
     const float* pb = b.data<float>() + (shared_b ? 0 : i * k * n);
-    absl::Status status =
-        cpu::OneDnnLinear(pa, m, k, pb, n, nullptr, out.data<float>() + i * m * n, layout);
+    float* py = out.data<float>() + i * m * n;
+    absl::Status status = trans_a ? cpu::OneDnnMatMulTransA(pa, m, k, pb, n, py, layout)
+                                  : cpu::OneDnnLinear(pa, m, k, pb, n, nullptr, py, layout);
     if (!status.ok()) return status;
   }
   return out;

@@ -231,12 +231,13 @@ absl::StatusOr<Tensor> BertForSequenceClassification::SelfAttention(const Layer&
     return transpose(y, 1, 2);
   };
   TF_ASSIGN_OR_RETURN(Tensor q, split_heads(l.query_weight, l.query_bias));
+  // Scaled before the product: [B, heads, T, d] is smaller than the scores [B, heads, T, T].
+  q = mul(q, 1.0f / std::sqrt(static_cast<float>(d)));
   TF_ASSIGN_OR_RETURN(Tensor k, split_heads(l.key_weight, l.key_bias));
   TF_ASSIGN_OR_RETURN(Tensor v, split_heads(l.value_weight, l.value_bias));
   TF_ASSIGN_OR_RETURN(Tensor k_t, transpose(k, -2, -1));  // [B, heads, d, T]
   TF_ASSIGN_OR_RETURN(Tensor scores, matmul(q, k_t));     // [B, heads, T, T]
-  scores = mul(scores, 1.0f / std::sqrt(static_cast<float>(d)));
-  TF_ASSIGN_OR_RETURN(scores, add(scores, mask));  // mask [B, 1, 1, T]
+  TF_ASSIGN_OR_RETURN(scores, add(scores, mask));         // mask [B, 1, 1, T]
   TF_ASSIGN_OR_RETURN(Tensor probs, softmax(scores));
   TF_ASSIGN_OR_RETURN(probs, Dropout(probs, attention_dropout_));
   TF_ASSIGN_OR_RETURN(Tensor context, matmul(probs, v));   // [B, heads, T, d]

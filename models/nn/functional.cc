@@ -1,11 +1,13 @@
 #include "models/nn/functional.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "backends/ops.h"
 #include "backends/status_macros.h"
+#include "backends/xoshiro.h"
 
 namespace trustformers::nn {
 namespace {
@@ -195,6 +197,7 @@ absl::StatusOr<Tensor> linear(const Tensor& x, const Tensor& weight, const Tenso
   if (bias.defined()) {
     float* y = y2.data<float>();
     const float* b = bias.data();
+#pragma omp parallel for schedule(static) if (m * n > (1 << 15))
     for (int64_t i = 0; i < m; ++i) {
       for (int64_t j = 0; j < n; ++j) y[i * n + j] += b[j];
     }
@@ -302,7 +305,17 @@ absl::StatusOr<Tensor> dropout(const Tensor& x, float p, bool training, Generato
   const float keep_scale = 1.0f / (1.0f - p);
   float* m = mask.data<float>();
   const int64_t n = x.numel();
-  for (int64_t i = 0; i < n; ++i) m[i] = generator.Uniform() < p ? 0.0f : keep_scale;
+  // One draw from `generator` seeds a stream per fixed-size chunk, so chunks fill in parallel
+  // and the mask depends only on the generator's state, never on the thread count.
+  const uint64_t base = generator.NextU64();
+  constexpr int64_t kChunk = 1 << 14;
+#pragma omp parallel for schedule(static) if (n > kChunk)
+  for (int64_t begin = 0; begin < n; begin += kChunk) {
+    backends::Xoshiro256 stream(base ^
+                                static_cast<uint64_t>(begin / kChunk) * 0x9e3779b97f4a7c15ull);
+    const int64_t end = std::min(n, begin + kChunk);
+    for (int64_t i = begin; i < end; ++i) m[i] = stream.Uniform() < p ? 0.0f : keep_scale;
+  }
   TF_ASSIGN_OR_RETURN(BTensor y, bt::Mul(x.value(), mask));
   return MakeResult(std::move(y), "dropout", {x}, [mask](const BTensor& dy) -> Grads {
     TF_ASSIGN_OR_RETURN(BTensor dx, bt::Mul(dy, mask));

@@ -50,8 +50,9 @@ absl::StatusOr<Tensor> log_softmax(const Tensor& x);
 // Over the last dimension, with weight and bias of its size.
 absl::StatusOr<Tensor> layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                   float epsilon = 1e-5f);
-// Zeroes each element with probability p and scales the rest by 1 / (1 - p), drawing from
-// `generator`; the identity when !training or p == 0. INVALID_ARGUMENT unless 0 <= p < 1.
+// Zeroes each element with probability p and scales the rest by 1 / (1 - p); the mask comes
+// from one draw of `generator` (seeding a stream per chunk of elements, filled in parallel).
+// The identity when !training or p == 0. INVALID_ARGUMENT unless 0 <= p < 1.
 absl::StatusOr<Tensor> dropout(const Tensor& x, float p, bool training, Generator& generator);
 
 // Attention of queries q [..., Tq, D] over keys k [..., Tk, D] and values v [..., Tk, Dv]:
