@@ -53,7 +53,13 @@ json StateToJson(const CheckpointState& s) {
           {"optimizer_steps", s.optimizer_steps},
           {"loss_since_log", s.loss_since_log},
           {"steps_since_log", s.steps_since_log},
-          {"loss_sum", s.loss_sum}};
+          {"loss_sum", s.loss_sum},
+          {"batch_size", s.batch_size},
+          {"gradient_accumulation_steps", s.gradient_accumulation_steps},
+          {"train_examples", s.train_examples},
+          {"seed", std::to_string(s.seed)},
+          {"shuffle", s.shuffle},
+          {"drop_last", s.drop_last}};
 }
 
 absl::StatusOr<CheckpointState> StateFromJson(const json& j, const std::string& path) {
@@ -77,6 +83,14 @@ absl::StatusOr<CheckpointState> StateFromJson(const json& j, const std::string& 
     s.loss_since_log = j.at("loss_since_log").get<double>();
     s.steps_since_log = j.at("steps_since_log").get<int64_t>();
     s.loss_sum = j.at("loss_sum").get<double>();
+    s.batch_size = j.at("batch_size").get<int64_t>();
+    s.gradient_accumulation_steps = j.at("gradient_accumulation_steps").get<int64_t>();
+    s.train_examples = j.at("train_examples").get<int64_t>();
+    if (!absl::SimpleAtoi(j.at("seed").get<std::string>(), &s.seed)) {
+      return bad("seed is not a number");
+    }
+    s.shuffle = j.at("shuffle").get<bool>();
+    s.drop_last = j.at("drop_last").get<bool>();
   } catch (const json::exception& e) {
     return bad(e.what());
   }

@@ -30,6 +30,13 @@ struct CheckpointState {
   double loss_since_log = 0.0;           // log accumulators, so logs continue unchanged
   int64_t steps_since_log = 0;
   double loss_sum = 0.0;  // over every step so far
+  // What the position in the data means: a run resumes only with the same values.
+  int64_t batch_size = 0;
+  int64_t gradient_accumulation_steps = 0;
+  int64_t train_examples = 0;
+  uint64_t seed = 0;
+  bool shuffle = true;
+  bool drop_last = false;
 };
 
 constexpr char kCheckpointPrefix[] = "checkpoint-";

@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "backends/status_macros.h"
 #include "engine/training/checkpoint.h"
 #include "models/nn/functional.h"
@@ -118,6 +119,13 @@ absl::StatusOr<TrainResult> Trainer::Train(const std::string& resume_from_checkp
   }
   CheckpointState state;
   state.max_steps = max_steps;
+  state.batch_size = a.per_device_train_batch_size;
+  state.gradient_accumulation_steps = accumulation;
+  state.train_examples = static_cast<int64_t>(train_->size());
+  state.seed = a.seed;
+  state.shuffle = a.train_shuffle;
+  state.drop_last = a.dataloader_drop_last;
+  const CheckpointState run = state;
   std::string resume = resume_from_checkpoint;
   if (resume == "latest") resume = LatestCheckpoint(a.output_dir);
   if (!resume.empty()) {
@@ -126,7 +134,31 @@ absl::StatusOr<TrainResult> Trainer::Train(const std::string& resume_from_checkp
       moments.emplace_back("exp_avg." + name, nn::Tensor::zeros(tensor.shape()));
       moments.emplace_back("exp_avg_sq." + name, nn::Tensor::zeros(tensor.shape()));
     }
-    TF_RETURN_IF_ERROR(ReadCheckpoint(resume, *model_, &state, moments));
+    CheckpointState saved;
+    TF_RETURN_IF_ERROR(ReadCheckpoint(resume, *model_, &saved, moments));
+    // The saved position in the data means the same only with the same batches.
+    std::vector<std::string> differences;
+    auto compare = [&](const char* what, auto then, auto now) {
+      if (then != now) differences.push_back(absl::StrCat(what, " ", then, " (now ", now, ")"));
+    };
+    compare("batch size", saved.batch_size, run.batch_size);
+    compare("gradient accumulation steps", saved.gradient_accumulation_steps,
+            run.gradient_accumulation_steps);
+    compare("training examples", saved.train_examples, run.train_examples);
+    compare("seed", saved.seed, run.seed);
+    compare("shuffle", saved.shuffle, run.shuffle);
+    compare("drop_last", saved.drop_last, run.drop_last);
+    if (!differences.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "checkpoint '", resume, "' was written by a run with ", absl::StrJoin(differences, ", "),
+          "; resume with the same data and batch settings"));
+    }
+    if (saved.batch_in_epoch >= batches || saved.global_step > max_steps) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "checkpoint '", resume, "' is at step ", saved.global_step, " (batch ",
+          saved.batch_in_epoch, " of ", batches, "), past this run's ", max_steps, " steps"));
+    }
+    state = saved;
     if (state.optimizer_steps.size() != named.size()) {
       return absl::InvalidArgumentError(
           absl::StrCat("checkpoint '", resume, "' holds ", state.optimizer_steps.size(),
@@ -276,6 +308,12 @@ absl::StatusOr<TrainResult> Trainer::Train(const std::string& resume_from_checkp
     }
   }
 
+  if (eval_ != nullptr && a.eval_strategy != EvalStrategy::kNo && !result.eval_metrics) {
+    // Resumed from the last step's checkpoint: nothing ran, but the result still reports the
+    // final evaluation.
+    TF_ASSIGN_OR_RETURN(ClassificationMetrics metrics, Evaluate());
+    result.eval_metrics = metrics;
+  }
   result.global_step = state.global_step;
   result.train_loss =
       state.global_step > 0 ? state.loss_sum / static_cast<double>(state.global_step) : 0.0;

@@ -212,7 +212,8 @@ void AddFinetuneCommand(CLI::App& app, int* exit_code) {
                   "Folder of the fine-tuned model (in this process; checkpoints in "
                   "<output>/checkpoints)");
   cmd->add_option("--label-names", local->label_names, "Label names in id order, comma-separated");
-  cmd->add_option("--max-steps", local->max_steps, "Optimizer steps, overriding --epochs");
+  cmd->add_option("--max-steps", local->max_steps, "Optimizer steps, overriding --epochs")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--eval-batch-size", local->eval_batch_size, "Evaluation batch size")
       ->capture_default_str();
   cmd->add_option("--gradient-accumulation-steps", local->gradient_accumulation_steps,

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "backends/ops.h"
+#include "engine/training/checkpoint.h"
 #include "engine/training/text_dataset.h"
 #include "engine/training/trainer.h"
 #include "models/nn/bert_classifier.h"
@@ -105,19 +106,25 @@ int FinetuneLocally(const LocalFinetuneOptions& o) {
       tokenizers::Tokenizer::FromFile((fs::path(base) / "tokenizer.json").string());
   if (!tokenizer.ok()) return Fail(2, tokenizer.status());
 
+  // Labels: the names given, else discovered from the file; --num-labels checks a discovered
+  // set of names, and widens ids-only labels to that many classes (the file may lack some).
   training::TextDatasetOptions data_options;
   data_options.max_length = static_cast<size_t>(o.max_length);
-  if (!o.label_names.empty()) {
-    data_options.labels.names = absl::StrSplit(o.label_names, ',');
-  }
-  data_options.labels.count = o.num_labels;
+  if (!o.label_names.empty()) data_options.labels.names = absl::StrSplit(o.label_names, ',');
   absl::StatusOr<training::TextClassificationData> train =
       training::LoadTextClassificationFile(o.train_path, **tokenizer, data_options);
   if (!train.ok()) return Fail(2, train.status());
   if (o.num_labels > 0 && static_cast<int64_t>(train->labels.size()) != o.num_labels) {
-    return Fail(2, absl::InvalidArgumentError(absl::StrFormat(
-                       "--num-labels is %d but the labels are %d: %s", o.num_labels,
-                       train->labels.size(), absl::StrJoin(train->labels.names(), ", "))));
+    if (train->labels.by_name()) {
+      return Fail(2,
+                  absl::InvalidArgumentError(absl::StrFormat(
+                      "--num-labels is %d but '%s' has %d labels: %s", o.num_labels, o.train_path,
+                      train->labels.size(), absl::StrJoin(train->labels.names(), ", "))));
+    }
+    data_options.labels = training::LabelSpec{};
+    data_options.labels.count = o.num_labels;
+    train = training::LoadTextClassificationFile(o.train_path, **tokenizer, data_options);
+    if (!train.ok()) return Fail(2, train.status());
   }
   std::shared_ptr<const nn::Dataset> eval;
   if (!o.eval_path.empty()) {
@@ -179,10 +186,17 @@ int FinetuneLocally(const LocalFinetuneOptions& o) {
   training::TrainerHooks hooks;
   hooks.on_event = [&bar](const training::TrainerEvent& e) { bar(e); };
   training::Trainer trainer(model->get(), *args, train->dataset, eval, hooks);
+  if (o.resume == "latest" && training::LatestCheckpoint(args->output_dir).empty() && !o.quiet) {
+    std::cerr << "no checkpoint under " << args->output_dir << ": starting from the beginning\n";
+  }
   absl::StatusOr<training::TrainResult> result = trainer.Train(o.resume);
   if (!result.ok()) {
-    return Fail(result.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1,
-                result.status());
+    // Options and data the run cannot use are the caller's to fix (2); the rest failed (1).
+    const absl::StatusCode code = result.status().code();
+    const bool usage = code == absl::StatusCode::kInvalidArgument ||
+                       code == absl::StatusCode::kNotFound ||
+                       code == absl::StatusCode::kFailedPrecondition;
+    return Fail(usage ? 2 : 1, result.status());
   }
   if (absl::Status s = (*model)->SavePretrained(o.output_dir); !s.ok()) return Fail(1, s);
 

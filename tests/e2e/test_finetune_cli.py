@@ -227,6 +227,14 @@ def test_killed_run_resumes_to_the_same_bytes(tmp_path):
     # And the last steps moved the weights.
     assert final_resumed != (straight / "checkpoints" / "checkpoint-9" /
                              "model.safetensors").read_bytes()
+    # Resuming with other batches would read a position in the data that no longer means the
+    # same thing: refused, naming what changed, and nothing is trained.
+    other = list(command[1:])
+    other[other.index("--batch-size") + 1] = "32"
+    mismatched = run_cli(*other, "--resume", "latest", timeout=240)
+    assert_refused(mismatched, "batch size 16 (now 32)")
+    assert run_cli(*command[1:], "--resume", str(tmp_path / "nowhere"),
+                   timeout=240).returncode == 2
     # About 1.5 GB of checkpoints: pytest keeps the last runs' temporary folders.
     shutil.rmtree(killed)
     shutil.rmtree(straight)

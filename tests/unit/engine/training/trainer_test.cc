@@ -224,6 +224,18 @@ TEST_CASE("Trainer: a run stopped and resumed ends with the same weights as one 
   }
   CHECK(resumed->eval_metrics->accuracy == done->eval_metrics->accuracy);
 
+  // A checkpoint's position in the data means nothing with other batches: refused.
+  TrainingArguments other = TinyArgs(out);
+  other.per_device_train_batch_size = 8;
+  auto mismatched =
+      Trainer(TinyModel().get(), other, train, eval).Train(LatestCheckpoint(out));
+  CHECK(mismatched.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(std::string(mismatched.status().message()).find("batch size 4 (now 8)") !=
+        std::string::npos);
+  auto smaller = Trainer(TinyModel().get(), TinyArgs(out), TinyExamples(20, 1), eval)
+                     .Train(LatestCheckpoint(out));
+  CHECK(smaller.status().code() == absl::StatusCode::kFailedPrecondition);
+
   auto missing = Trainer(TinyModel().get(), TinyArgs(out), train, eval)
                      .Train((fs::path(out) / "checkpoint-8").string());
   CHECK(missing.status().code() == absl::StatusCode::kNotFound);
