@@ -221,12 +221,16 @@ absl::StatusOr<Tensor> BertForSequenceClassification::Dropout(const Tensor& x, d
 }
 
 absl::StatusOr<Tensor> BertForSequenceClassification::SelfAttention(const Layer& l, const Tensor& x,
-                                                                    const Tensor& mask, int64_t b,
-                                                                    int64_t t) {
+                                                                    const Tensor& mask,
+                                                                    const Packing& packing) {
+  const int64_t b = packing.batch, t = packing.length;
   const int64_t heads = config_.num_attention_heads, d = config_.head_dim();
-  // [B, T, H] -> [B, heads, T, d]
+  // [N, H] packed rows -> [B, heads, T, d], padding rows zero (the mask hides them as keys).
   auto split_heads = [&](const Tensor& weight, const Tensor& bias) -> absl::StatusOr<Tensor> {
-    TF_ASSIGN_OR_RETURN(Tensor y, linear(x, weight, bias));  // [B, T, H]
+    TF_ASSIGN_OR_RETURN(Tensor y, linear(x, weight, bias));  // [N, H]
+    if (packing.packed()) {
+      TF_ASSIGN_OR_RETURN(y, scatter_rows(y, packing.rows, b * t));  // [B * T, H]
+    }
     TF_ASSIGN_OR_RETURN(y, reshape(y, {b, t, heads, d}));
     return transpose(y, 1, 2);
   };
@@ -242,47 +246,68 @@ absl::StatusOr<Tensor> BertForSequenceClassification::SelfAttention(const Layer&
   TF_ASSIGN_OR_RETURN(probs, Dropout(probs, attention_dropout_));
   TF_ASSIGN_OR_RETURN(Tensor context, matmul(probs, v));   // [B, heads, T, d]
   TF_ASSIGN_OR_RETURN(context, transpose(context, 1, 2));  // [B, T, heads, d]
-  return reshape(context, {b, t, heads * d});              // [B, T, H]
+  TF_ASSIGN_OR_RETURN(context, reshape(context, {b * t, heads * d}));
+  if (!packing.packed()) return context;  // [B * T, H]
+  return index(context, packing.rows);    // [N, H]
 }
 
 absl::StatusOr<Tensor> BertForSequenceClassification::logits(const BertInputs& in) {
   if (absl::Status s = Validate(in); !s.ok()) return s;
   const models::EncoderConfig& c = config_;
-  const int64_t b = in.batch, t = in.length, h = c.hidden_size;
+  const int64_t b = in.batch, t = in.length;
   const float eps = static_cast<float>(c.layer_norm_eps);
 
-  // Embeddings: word + position + token type, normalised.  [B, T, H]
-  TF_ASSIGN_OR_RETURN(Tensor x, index(word_embeddings_, in.ids));
-  TF_ASSIGN_OR_RETURN(x, reshape(x, {b, t, h}));
-  std::vector<int64_t> positions(static_cast<size_t>(t));
-  for (int64_t i = 0; i < t; ++i) positions[static_cast<size_t>(i)] = i + c.position_offset();
-  TF_ASSIGN_OR_RETURN(Tensor pos, index(position_embeddings_, positions));  // [T, H]
+  // Padding never changes a real token's result (it is masked as a key and pooled from no
+  // row), so every layer but attention runs on the real tokens only, packed: rows N <= B * T.
+  // With left padding the pooled first position is a padding token, computed as transformers
+  // computes it: then every position is a row.
+  std::vector<std::vector<bool>> keep = in.keep;
+  if (keep.empty()) {
+    keep.assign(static_cast<size_t>(b), std::vector<bool>(static_cast<size_t>(t), true));
+  }
+  bool first_real = true;
+  for (const auto& row : keep) first_real = first_real && row[0];
+  Packing packing;
+  packing.batch = b;
+  packing.length = t;
+  std::vector<int64_t> first;  // each sequence's first row
+  for (int64_t r = 0; r < b; ++r) {
+    first.push_back(static_cast<int64_t>(packing.rows.size()));
+    for (int64_t p = 0; p < t; ++p) {
+      if (!first_real || keep[static_cast<size_t>(r)][static_cast<size_t>(p)]) {
+        packing.rows.push_back(r * t + p);
+      }
+    }
+  }
+  std::vector<int64_t> ids, positions, types;
+  for (int64_t cell : packing.rows) {
+    ids.push_back(in.ids[static_cast<size_t>(cell)]);
+    positions.push_back(cell % t + c.position_offset());
+    types.push_back(in.type_ids.empty() ? 0 : in.type_ids[static_cast<size_t>(cell)]);
+  }
+
+  // Embeddings: word + position + token type, normalised.  [N, H]
+  TF_ASSIGN_OR_RETURN(Tensor x, index(word_embeddings_, ids));
+  TF_ASSIGN_OR_RETURN(Tensor pos, index(position_embeddings_, positions));
   TF_ASSIGN_OR_RETURN(x, add(x, pos));
   if (token_type_embeddings_.defined()) {
-    const std::vector<int64_t> types =
-        in.type_ids.empty() ? std::vector<int64_t>(in.ids.size(), 0) : in.type_ids;
     TF_ASSIGN_OR_RETURN(Tensor type, index(token_type_embeddings_, types));
-    TF_ASSIGN_OR_RETURN(type, reshape(type, {b, t, h}));
     TF_ASSIGN_OR_RETURN(x, add(x, type));
   }
   TF_ASSIGN_OR_RETURN(x, layer_norm(x, embedding_norm_weight_, embedding_norm_bias_, eps));
   TF_ASSIGN_OR_RETURN(x, Dropout(x, hidden_dropout_));
-
-  std::vector<std::vector<bool>> keep = in.keep;
-  if (keep.empty())
-    keep.assign(static_cast<size_t>(b), std::vector<bool>(static_cast<size_t>(t), true));
   TF_ASSIGN_OR_RETURN(Tensor mask, padding_mask(keep));  // [B, 1, 1, T]
 
   for (const Layer& l : layers_) {
-    TF_ASSIGN_OR_RETURN(Tensor context, SelfAttention(l, x, mask, b, t));
+    TF_ASSIGN_OR_RETURN(Tensor context, SelfAttention(l, x, mask, packing));  // [N, H]
     TF_ASSIGN_OR_RETURN(Tensor attended,
                         linear(context, l.attention_out_weight, l.attention_out_bias));
     TF_ASSIGN_OR_RETURN(attended, Dropout(attended, hidden_dropout_));
     TF_ASSIGN_OR_RETURN(attended, add(attended, x));
     TF_ASSIGN_OR_RETURN(x, layer_norm(attended, l.attention_norm_weight, l.attention_norm_bias,
-                                      eps));  // [B, T, H]
+                                      eps));  // [N, H]
     TF_ASSIGN_OR_RETURN(Tensor inner, linear(x, l.intermediate_weight, l.intermediate_bias));
-    TF_ASSIGN_OR_RETURN(inner, gelu(inner));  // [B, T, I]
+    TF_ASSIGN_OR_RETURN(inner, gelu(inner));  // [N, I]
     TF_ASSIGN_OR_RETURN(Tensor out, linear(inner, l.output_weight, l.output_bias));
     TF_ASSIGN_OR_RETURN(out, Dropout(out, hidden_dropout_));
     TF_ASSIGN_OR_RETURN(out, add(out, x));
@@ -290,10 +315,7 @@ absl::StatusOr<Tensor> BertForSequenceClassification::logits(const BertInputs& i
   }
 
   // Pooler on each sequence's first token, then the head.
-  TF_ASSIGN_OR_RETURN(Tensor rows, reshape(x, {b * t, h}));
-  std::vector<int64_t> first(static_cast<size_t>(b));
-  for (int64_t i = 0; i < b; ++i) first[static_cast<size_t>(i)] = i * t;
-  TF_ASSIGN_OR_RETURN(Tensor cls, index(rows, first));  // [B, H]
+  TF_ASSIGN_OR_RETURN(Tensor cls, index(x, first));  // [B, H]
   TF_ASSIGN_OR_RETURN(Tensor pooled, linear(cls, pooler_weight_, pooler_bias_));
   TF_ASSIGN_OR_RETURN(pooled, tanh(pooled));
   TF_ASSIGN_OR_RETURN(pooled, Dropout(pooled, classifier_dropout_));

@@ -82,11 +82,18 @@ class BertForSequenceClassification : public Module {
     Tensor output_norm_weight, output_norm_bias;
   };
 
+  // Which cells of the padded [B, T] batch are rows of the packed tensors: N cells, ascending.
+  struct Packing {
+    int64_t batch = 0, length = 0;
+    std::vector<int64_t> rows;
+    bool packed() const { return static_cast<int64_t>(rows.size()) != batch * length; }
+  };
+
   BertForSequenceClassification() = default;
   absl::Status Validate(const BertInputs& inputs) const;
   absl::StatusOr<Tensor> Dropout(const Tensor& x, double p);
   absl::StatusOr<Tensor> SelfAttention(const Layer& layer, const Tensor& x, const Tensor& mask,
-                                       int64_t b, int64_t t);
+                                       const Packing& packing);
 
   models::EncoderConfig config_;
   std::string base_folder_;

@@ -143,6 +143,38 @@ absl::StatusOr<Tensor> index(const Tensor& x, const std::vector<int64_t>& ids) {
       });
 }
 
+absl::StatusOr<Tensor> scatter_rows(const Tensor& x, const std::vector<int64_t>& positions,
+                                    int64_t rows) {
+  if (!x.defined()) return Undefined("scatter_rows");
+  if (x.rank() < 1 || x.dim(0) != static_cast<int64_t>(positions.size())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("scatter_rows: ", x.Describe(), " for ", positions.size(), " positions"));
+  }
+  const int64_t count = x.dim(0);
+  const int64_t width = count == 0 ? 0 : x.numel() / count;
+  std::vector<int32_t> ids(positions.size());
+  for (size_t i = 0; i < positions.size(); ++i) {
+    if (positions[i] < 0 || positions[i] >= rows) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("scatter_rows: position ", positions[i], " is outside [0, ", rows, ")"));
+    }
+    ids[i] = static_cast<int32_t>(positions[i]);
+  }
+  TF_ASSIGN_OR_RETURN(BTensor x2, x.value().Reshape({count, width}));
+  TF_ASSIGN_OR_RETURN(BTensor placed, bt::ScatterAddRows(x2, ids, rows));  // [rows, width]
+  Shape out_shape = x.shape();
+  out_shape[0] = rows;
+  TF_ASSIGN_OR_RETURN(BTensor y, placed.Reshape(out_shape));
+  const Shape from = x.shape();
+  return MakeResult(std::move(y), "scatter_rows", {x},
+                    [from, ids, rows, width](const BTensor& dy) -> Grads {
+                      TF_ASSIGN_OR_RETURN(BTensor dy2, dy.Reshape({rows, width}));
+                      TF_ASSIGN_OR_RETURN(BTensor picked, backends::Gather(dy2, ids));
+                      TF_ASSIGN_OR_RETURN(BTensor dx, picked.Reshape(from));
+                      return std::vector<BTensor>{std::move(dx)};
+                    });
+}
+
 absl::StatusOr<Tensor> stack(const std::vector<Tensor>& parts) {
   if (parts.empty()) return absl::InvalidArgumentError("stack: nothing to stack");
   const Shape part_shape = parts[0].shape();

@@ -30,6 +30,11 @@ absl::StatusOr<Tensor> transpose(const Tensor& x, int d0, int d1);
 // Rows of x [V, ...] picked by ids (index_select on dimension 0; an embedding lookup).
 // Backward scatter-adds into the picked rows.  -> [ids.size(), ...]
 absl::StatusOr<Tensor> index(const Tensor& x, const std::vector<int64_t>& ids);
+// The inverse of index for distinct positions: rows of x [N, ...] placed at `positions` of a
+// zero tensor [rows, ...] (unpacking a packed batch into its padded layout). INVALID_ARGUMENT for
+// a position outside [0, rows).  -> [rows, ...]
+absl::StatusOr<Tensor> scatter_rows(const Tensor& x, const std::vector<int64_t>& positions,
+                                    int64_t rows);
 // Equal-shaped tensors stacked along a new leading dimension.  -> [n, ...]
 absl::StatusOr<Tensor> stack(const std::vector<Tensor>& parts);
 

@@ -74,6 +74,11 @@ TEST_CASE("gradcheck: shapes, index and stack", "[nn]") {
   CheckGradients([](const auto& in) { return index(in[0], {3, 0, 3, 1}); }, {Param({5, 2, 3}, 11)});
   CheckGradients(
       [](const auto& in) {
+        return scatter_rows(in[0], {4, 0, 2}, 6);
+      },
+      {Param({3, 2, 2}, 33)});
+  CheckGradients(
+      [](const auto& in) {
         return stack({in[0], in[1], in[0]});
       },
       {Param({2, 3}, 12), Param({2, 3}, 13)});
