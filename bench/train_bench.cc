@@ -39,8 +39,10 @@ int main(int argc, char** argv) {
   std::string model_dir, texts;
   int batch = 32, seq_len = 64, warmup = 2, steps = 10, threads = 0;
   app.add_option("--model", model_dir, "Model folder")->required();
-  app.add_option("--texts", texts, "JSONL with text and label (the WordNet training file)")
-      ->required();
+  bool full_rows = false;
+  app.add_option("--texts", texts, "JSONL with text and label (the WordNet training file)");
+  app.add_flag("--full-rows", full_rows,
+               "Random word-piece ids instead, every row --seq-len real tokens (no padding)");
   app.add_option("--batch", batch, "Rows per batch");
   app.add_option("--seq-len", seq_len, "Tokens per row (every row padded to it)");
   app.add_option("--warmup-steps", warmup, "Untimed steps");
@@ -49,21 +51,43 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) trustformers::backends::SetCpuThreads(threads);
 
-  auto tokenizer = trustformers::tokenizers::Tokenizer::FromFile(model_dir + "/tokenizer.json");
-  if (!tokenizer.ok()) return Fail(tokenizer.status());
-  training::TextDatasetOptions data_options;
-  data_options.max_length = static_cast<size_t>(seq_len);
-  auto data = training::LoadTextClassificationFile(texts, **tokenizer, data_options);
-  if (!data.ok()) return Fail(data.status());
+  std::shared_ptr<const nn::Dataset> dataset;
+  int64_t num_labels = 6;
+  if (full_rows) {
+    // [CLS] random ids [SEP], as bench/train_peer.py --full-rows draws them.
+    auto examples = std::make_shared<nn::ExampleDataset>();
+    nn::Generator generator(42);
+    for (int i = 0; i < batch * (warmup + steps); ++i) {
+      nn::TextExample e;
+      e.ids.push_back(101);
+      for (int t = 1; t + 1 < seq_len; ++t) {
+        e.ids.push_back(1000 + static_cast<int32_t>(generator.NextU64() % 29000));
+      }
+      e.ids.push_back(102);
+      e.label = static_cast<int64_t>(generator.NextU64() % static_cast<uint64_t>(num_labels));
+      examples->Add(std::move(e));
+    }
+    dataset = examples;
+  } else {
+    if (texts.empty()) return Fail(absl::InvalidArgumentError("give --texts or --full-rows"));
+    auto tokenizer = trustformers::tokenizers::Tokenizer::FromFile(model_dir + "/tokenizer.json");
+    if (!tokenizer.ok()) return Fail(tokenizer.status());
+    training::TextDatasetOptions data_options;
+    data_options.max_length = static_cast<size_t>(seq_len);
+    auto data = training::LoadTextClassificationFile(texts, **tokenizer, data_options);
+    if (!data.ok()) return Fail(data.status());
+    dataset = data->dataset;
+    num_labels = static_cast<int64_t>(data->labels.size());
+  }
   nn::DataLoaderOptions loader_options;
   loader_options.batch_size = batch;
   loader_options.pad_to = seq_len;
   loader_options.drop_last = true;
-  auto loader = nn::DataLoader::Create(data->dataset, loader_options);
+  auto loader = nn::DataLoader::Create(dataset, loader_options);
   if (!loader.ok()) return Fail(loader.status());
 
   nn::BertClassifierOptions model_options;
-  model_options.num_labels = static_cast<int64_t>(data->labels.size());
+  model_options.num_labels = num_labels;
   model_options.seed = 42;
   auto model = nn::BertForSequenceClassification::FromPretrained(model_dir, model_options);
   if (!model.ok()) return Fail(model.status());

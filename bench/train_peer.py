@@ -144,7 +144,7 @@ def task_speed(args) -> dict:
     total = args.warmup_steps + args.steps
     gen = torch.Generator().manual_seed(args.seed)
     texts_path = args.texts
-    if texts_path.is_file():
+    if texts_path.is_file() and not args.full_rows:
         rows = read_jsonl(texts_path, batch_size * total)
         texts = [r["text"] for r in rows]
         while len(texts) < batch_size * total:  # a small file: cycle it
@@ -155,7 +155,8 @@ def task_speed(args) -> dict:
     else:
         batches = []
         for _ in range(total):
-            lengths = torch.randint(16, seq_len + 1, (batch_size,), generator=gen)
+            lengths = (torch.full((batch_size,), seq_len) if args.full_rows else
+                       torch.randint(16, seq_len + 1, (batch_size,), generator=gen))
             ids = torch.randint(1000, 30000, (batch_size, seq_len), generator=gen)
             mask = (torch.arange(seq_len)[None, :] < lengths[:, None]).long()
             ids[:, 0] = 101  # [CLS]
@@ -163,7 +164,8 @@ def task_speed(args) -> dict:
             ids = ids * mask
             batches.append({"input_ids": ids, "token_type_ids": torch.zeros_like(ids),
                             "attention_mask": mask})
-        source = f"random ids (seed {args.seed})"
+        source = (f"random ids, every row {seq_len} real tokens (seed {args.seed})"
+                  if args.full_rows else f"random ids (seed {args.seed})")
     labels = [torch.randint(0, num_labels, (batch_size,), generator=gen) for _ in range(total)]
     for b in batches:
         assert tuple(b["input_ids"].shape) == (batch_size, seq_len), b["input_ids"].shape
@@ -299,6 +301,8 @@ def main() -> int:
     speed.add_argument("--warmup-steps", type=int, default=2)
     speed.add_argument("--steps", type=int, default=10)
     speed.add_argument("--texts", type=Path, default=REPO / "build" / "wordnet" / "train.jsonl")
+    speed.add_argument("--full-rows", action="store_true",
+                       help="random ids, every row seq-len real tokens (no padding)")
     wordnet = parser.add_argument_group("--task wordnet")
     wordnet.add_argument("--train", type=Path)
     wordnet.add_argument("--test", type=Path)

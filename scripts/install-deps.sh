@@ -23,8 +23,8 @@ BUILD_PACKAGES=(
   libsentencepiece-dev libutf8proc-dev libpcre2-dev libsqlite3-dev zlib1g-dev
   # tests and micro-benchmarks
   catch2 libbenchmark-dev
-  # benchmarks: HTTP load generator (bench/http_load.py)
-  wrk
+  # benchmarks: HTTP load generator (bench/http_load.py), WordNet glosses (bench/train.py)
+  wrk wordnet-base
 )
 
 # Keep in step with the libraries `ldd trustformers` lists.
