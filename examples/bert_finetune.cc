@@ -59,8 +59,9 @@ int main(int argc, char** argv) {
     } else if (flag == "--min-accuracy") {
       min_accuracy = std::atof(argv[i + 1]);
     } else {
-      std::fprintf(stderr, "usage: bert_finetune --base DIR --data FILE [--out DIR] "
-                           "[--epochs N] [--min-accuracy X]\n");
+      std::fprintf(stderr,
+                   "usage: bert_finetune --base DIR --data FILE [--out DIR] "
+                   "[--epochs N] [--min-accuracy X]\n");
       return 2;
     }
   }

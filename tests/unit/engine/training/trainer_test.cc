@@ -227,8 +227,7 @@ TEST_CASE("Trainer: a run stopped and resumed ends with the same weights as one 
   // A checkpoint's position in the data means nothing with other batches: refused.
   TrainingArguments other = TinyArgs(out);
   other.per_device_train_batch_size = 8;
-  auto mismatched =
-      Trainer(TinyModel().get(), other, train, eval).Train(LatestCheckpoint(out));
+  auto mismatched = Trainer(TinyModel().get(), other, train, eval).Train(LatestCheckpoint(out));
   CHECK(mismatched.status().code() == absl::StatusCode::kFailedPrecondition);
   CHECK(std::string(mismatched.status().message()).find("batch size 4 (now 8)") !=
         std::string::npos);
