@@ -15,6 +15,11 @@ std::string ResolvedModelDir(const Config& config) {
   return (base / ".cache" / "trustformers" / "models").string();
 }
 
+std::string ResolvedFineTuningDir(const Config& config) {
+  if (!config.fine_tuning.data_dir.empty()) return config.fine_tuning.data_dir;
+  return (std::filesystem::path(ResolvedModelDir(config)) / "fine-tuning").string();
+}
+
 std::string ResolvedModelPath(const Config& config, const ModelConfig& model) {
   const std::filesystem::path path(model.path);
   if (path.is_absolute()) return path.lexically_normal().string();

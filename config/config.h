@@ -111,6 +111,26 @@ struct EngineConfig {
   bool operator==(const EngineConfig&) const = default;
 };
 
+struct FineTuningConfig {
+  // Serve the FineTuning API (gRPC and /v1/files, /v1/fine_tuning/ over REST). false: its calls
+  // answer UNAVAILABLE.
+  bool enabled = true;
+  // Folder of the job store (jobs.sqlite), uploaded files and each job's checkpoints and model.
+  // Empty: "fine-tuning" under the folder relative model paths resolve against (ResolvedModelDir).
+  // One server process uses it at a time; a second one finding it locked serves no fine-tuning.
+  std::string data_dir;
+  // Largest upload, in bytes.
+  int64_t max_file_bytes = int64_t{512} * 1024 * 1024;
+  // Jobs training at once (each on its own thread), and jobs validating, queued or running at
+  // once; CreateJob beyond it is refused with RESOURCE_EXHAUSTED.
+  int64_t max_running_jobs = 1;
+  int64_t max_queued_jobs = 64;
+  // CPU threads a training job uses; 0: all of them. Inference keeps the rest.
+  int64_t train_threads = 0;
+
+  bool operator==(const FineTuningConfig&) const = default;
+};
+
 struct ModelConfig {
   // Name clients put in each request's `model` field.
   std::string name;
@@ -130,6 +150,7 @@ struct Config {
   LimitsConfig limits;
   EngineConfig engine;
   LoggingConfig logging;
+  FineTuningConfig fine_tuning;
   // Folder relative model paths resolve against. Empty: $TRUSTFORMERS_HOME, else
   // ~/.cache/trustformers/models (where scripts/fetch-models.sh puts the default models).
   std::string model_dir;
@@ -140,6 +161,9 @@ struct Config {
 
 // The folder relative model paths resolve against, after applying the rules of Config::model_dir.
 std::string ResolvedModelDir(const Config& config);
+
+// fine_tuning.data_dir, or its default under ResolvedModelDir.
+std::string ResolvedFineTuningDir(const Config& config);
 
 // A model's path made absolute against ResolvedModelDir.
 std::string ResolvedModelPath(const Config& config, const ModelConfig& model);

@@ -271,6 +271,25 @@ absl::Status ReadLogging(const Reader& r, const YAML::Node& node, const std::str
                      }}});
 }
 
+absl::Status ReadFineTuning(const Reader& r, const YAML::Node& node, const std::string& path,
+                            FineTuningConfig* out) {
+  auto integer = [&](int64_t min, int64_t max, int64_t* field) {
+    return [&r, min, max, field](const YAML::Node& n, const std::string& p) {
+      return r.Integer(n, p, min, max, field);
+    };
+  };
+  return r.Mapping(
+      node, path,
+      {{"enabled",
+        [&](const YAML::Node& n, const std::string& p) { return r.Boolean(n, p, &out->enabled); }},
+       {"data_dir",
+        [&](const YAML::Node& n, const std::string& p) { return r.String(n, p, &out->data_dir); }},
+       {"max_file_bytes", integer(1, int64_t{1} << 40, &out->max_file_bytes)},
+       {"max_running_jobs", integer(1, 64, &out->max_running_jobs)},
+       {"max_queued_jobs", integer(1, 100000, &out->max_queued_jobs)},
+       {"train_threads", integer(0, 4096, &out->train_threads)}});
+}
+
 absl::Status ReadModel(const Reader& r, const YAML::Node& node, const std::string& path,
                        ModelConfig* out) {
   if (!node.IsMap()) {
@@ -348,6 +367,9 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml_text, absl::string_vie
                         const std::string& p) { return ReadLimits(r, n, p, &config.limits); }},
          {"logging", [&](const YAML::Node& n,
                          const std::string& p) { return ReadLogging(r, n, p, &config.logging); }},
+         {"fine_tuning",
+          [&](const YAML::Node& n,
+              const std::string& p) { return ReadFineTuning(r, n, p, &config.fine_tuning); }},
          {"model_dir", [&](const YAML::Node& n,
                            const std::string& p) { return r.String(n, p, &config.model_dir); }},
          {"models", [&](const YAML::Node& n, const std::string& p) {
@@ -397,6 +419,18 @@ absl::Status ValidateConfig(const Config& config, absl::string_view source_name)
                    absl::StrCat("must be at least engine.max_running_sequences (",
                                 config.engine.max_running_sequences, "), got ",
                                 config.engine.max_batch_tokens));
+  }
+  if (config.fine_tuning.max_queued_jobs < config.fine_tuning.max_running_jobs) {
+    return invalid("fine_tuning.max_queued_jobs",
+                   absl::StrCat("must be at least fine_tuning.max_running_jobs (",
+                                config.fine_tuning.max_running_jobs, "), got ",
+                                config.fine_tuning.max_queued_jobs));
+  }
+  if (config.fine_tuning.max_file_bytes < 1 || config.fine_tuning.max_running_jobs < 1 ||
+      config.fine_tuning.train_threads < 0) {
+    return invalid("fine_tuning",
+                   "max_file_bytes and max_running_jobs must be >= 1, "
+                   "train_threads >= 0");
   }
   if (std::string p = LogLevelProblem(config.logging.level); !p.empty()) {
     return invalid("logging.level", p);

@@ -49,8 +49,11 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const confi
 
 }  // namespace
 
-GrpcServer::GrpcServer(const engine::ModelRegistry* registry, Authorizer authorizer)
-    : models_service_(registry, authorizer), inference_service_(registry, authorizer) {}
+GrpcServer::GrpcServer(const engine::ModelRegistry* registry, Authorizer authorizer,
+                       FineTuningBackend fine_tuning)
+    : models_service_(registry, authorizer),
+      inference_service_(registry, authorizer),
+      fine_tuning_service_(std::move(fine_tuning), authorizer) {}
 
 GrpcServer::~GrpcServer() {
   if (!shut_down_) Shutdown(std::chrono::milliseconds(0));
@@ -63,7 +66,8 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const config::Conf
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       Credentials(full_config.tls);
   if (!credentials.ok()) return credentials.status();
-  std::unique_ptr<GrpcServer> server(new GrpcServer(registry, std::move(options.authorizer)));
+  std::unique_ptr<GrpcServer> server(
+      new GrpcServer(registry, std::move(options.authorizer), std::move(options.fine_tuning)));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.grpc_address, *credentials, &server->port_);
@@ -91,7 +95,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const config::Conf
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::StartInProcess(
     const engine::ModelRegistry* registry) {
-  std::unique_ptr<GrpcServer> server(new GrpcServer(registry, {}));
+  std::unique_ptr<GrpcServer> server(new GrpcServer(registry, {}, {}));
   grpc::ServerBuilder builder;
   builder.RegisterService(&server->inference_service_);
   builder.RegisterService(&server->models_service_);
@@ -121,6 +125,7 @@ void GrpcServer::Shutdown(std::chrono::milliseconds grace) {
   if (shut_down_) return;
   shut_down_ = true;
   SetServing(false);
+  fine_tuning_service_.Shutdown();
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
 }

@@ -1,5 +1,6 @@
 // The gRPC front end: owns the grpc::Server with the Inference, Models and FineTuning services
-// and the standard health service. RPCs not implemented yet answer UNIMPLEMENTED.
+// and the standard health service. RPCs not implemented yet answer UNIMPLEMENTED; FineTuning
+// answers UNAVAILABLE unless the options give it its engine objects.
 #pragma once
 
 #include <chrono>
@@ -13,6 +14,7 @@
 #include "grpcpp/channel.h"
 #include "grpcpp/server.h"
 #include "grpcpp/support/server_interceptor.h"
+#include "server/fine_tuning_service.h"
 #include "server/inference_service.h"
 #include "server/models_service.h"
 #include "trustformers/v1/fine_tuning.grpc.pb.h"
@@ -25,6 +27,8 @@ struct GrpcServerOptions {
   Authorizer authorizer;
   // Run on every call (metrics).
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  // The fine-tuning jobs service's engine objects (they must outlive the server); default: off.
+  FineTuningBackend fine_tuning;
 };
 
 class GrpcServer {
@@ -54,16 +58,18 @@ class GrpcServer {
   // Overall and per-service health as grpc.health.v1.Health reports it.
   void SetServing(bool serving);
 
-  // Refuses new calls, lets calls in flight run until `grace` has passed, cancels the rest, and
-  // returns when every call has ended.
+  // Refuses new calls, ends WatchJob streams with UNAVAILABLE (no events come once the job
+  // manager stopped), lets other calls in flight run until `grace` has passed, cancels the rest,
+  // and returns when every call has ended.
   void Shutdown(std::chrono::milliseconds grace);
 
  private:
-  GrpcServer(const engine::ModelRegistry* registry, Authorizer authorizer);
+  GrpcServer(const engine::ModelRegistry* registry, Authorizer authorizer,
+             FineTuningBackend fine_tuning);
 
   ModelsService models_service_;
   InferenceService inference_service_;
-  v1::FineTuning::CallbackService fine_tuning_service_;
+  FineTuningService fine_tuning_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;

@@ -12,15 +12,25 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
+
 namespace trustformers::server::http {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+// A piece of a streamed request body (HttpExchange::ReadBody).
+struct BodyPiece {
+  std::string bytes;
+  // The body ended with this piece (which may then be empty).
+  bool last = false;
+};
 
 struct HttpRequestView {
   std::string method;
   // The path without the query string, percent-decoding not applied.
   std::string path;
   std::map<std::string, std::string> query;
+  // Empty for routes added with Router::AddStreaming: their handlers call ReadBody.
   std::string body;
   std::string content_type;
   std::string authorization;
@@ -44,6 +54,14 @@ class HttpExchange {
   virtual void SendEvent(std::string data) = 0;
   // Ends the event stream and the exchange.
   virtual void EndEvents() = 0;
+
+  // Streaming routes only (Router::AddStreaming): reads the next piece of the request body, at
+  // most 1 MiB, and calls `on_piece` once with it on an I/O thread (it must not block). Call it
+  // again for the next piece once this one is handled: the body is read only as fast as the
+  // handler asks for it. CANCELLED when the client went away or sent nothing for
+  // http.body_timeout_s; OUT_OF_RANGE when the body passed the route's limit (the client then
+  // already got 413); FAILED_PRECONDITION with a read already in flight.
+  virtual void ReadBody(std::function<void(absl::StatusOr<BodyPiece>)> on_piece) = 0;
 
   // `on_gone` runs once, on an I/O thread, if the client disconnects (or the server stops the
   // connection) before the exchange ended; a handler cancels its model work there. Runs at once

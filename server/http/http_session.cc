@@ -27,6 +27,8 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kHeaderLimitBytes = 64 * 1024;
 constexpr const char* kServerName = "trustformers";
 constexpr double kLingerSeconds = 2.0;
+// Largest piece a streamed body is read in (HttpExchange::ReadBody).
+constexpr size_t kBodyPieceBytes = 1024 * 1024;
 
 std::chrono::milliseconds Millis(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0));
@@ -83,6 +85,11 @@ class Exchange final : public HttpExchange {
   void OnClientGone(std::function<void()> on_gone) override {
     session_->Post([s = session_, id = id_, on_gone = std::move(on_gone)]() mutable {
       s->DoOnClientGone(id, std::move(on_gone));
+    });
+  }
+  void ReadBody(std::function<void(absl::StatusOr<BodyPiece>)> on_piece) override {
+    session_->Post([s = session_, id = id_, on_piece = std::move(on_piece)]() mutable {
+      s->DoReadBody(id, std::move(on_piece));
     });
   }
 
@@ -149,6 +156,8 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
                  HeaderList headers) {
     if (!Current(id) || mode_ != Mode::kNone) return;
     mode_ = Mode::kWhole;
+    // Unread body bytes: the connection cannot carry another request.
+    if (!body_done_) keep_alive_ = false;
     status_ = status;
     if (gone_) return FinishExchange();
     whole_.emplace(static_cast<bhttp::status>(status), 11);
@@ -174,6 +183,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   void DoStartEvents(uint64_t id, HeaderList headers) {
     if (!Current(id) || mode_ != Mode::kNone) return;
     mode_ = Mode::kEvents;
+    if (!body_done_) keep_alive_ = false;
     status_ = 200;
     events_header_.emplace(bhttp::status::ok, 11);
     events_header_->set(bhttp::field::server, kServerName);
@@ -198,6 +208,62 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     if (!Current(id) || mode_ != Mode::kEvents) return;
     events_end_ = true;
     Pump();
+  }
+
+  // Reads the next piece of a streamed body into piece_ (see HttpExchange::ReadBody).
+  void DoReadBody(uint64_t id, std::function<void(absl::StatusOr<BodyPiece>)> on_piece) {
+    if (!Current(id) || gone_ || closed_) {
+      return on_piece(absl::CancelledError("the client went away"));
+    }
+    if (!stream_parser_ || body_done_) return on_piece(BodyPiece{"", true});
+    if (body_reading_) {
+      return on_piece(absl::FailedPreconditionError("a body read is already in flight"));
+    }
+    body_reading_ = true;
+    piece_.resize(kBodyPieceBytes);
+    auto& body = stream_parser_->get().body();
+    body.data = piece_.data();
+    body.size = piece_.size();
+    body.more = true;
+    SetDeadline(env_->limits.body_timeout_s);
+    bhttp::async_read(
+        stream_, buffer_, *stream_parser_,
+        [self = this->shared_from_this(), id, on_piece = std::move(on_piece)](beast::error_code ec,
+                                                                              size_t) mutable {
+          self->body_reading_ = false;
+          self->CancelDeadline();
+          if (ec == bhttp::error::need_buffer) ec = {};
+          if (!self->Current(id)) {
+            // The exchange ended while the read was in flight; a lingering close reads on.
+            if (self->lingering_) self->Watch();
+            return on_piece(absl::CancelledError("the exchange has ended"));
+          }
+          if (ec == bhttp::error::body_limit) {
+            self->keep_alive_ = false;
+            self->DoRespond(
+                id, 413, "application/json",
+                ErrorBodyJson(413, absl::StrCat("request body is over the limit of ",
+                                                self->match_.stream_body_limit, " bytes")),
+                {});
+            return on_piece(
+                absl::OutOfRangeError(absl::StrCat("the request body is over the limit of ",
+                                                   self->match_.stream_body_limit, " bytes")));
+          }
+          if (ec) {
+            self->ClientGone();
+            self->CloseSocket();
+            return on_piece(absl::CancelledError(
+                absl::StrCat("reading the request body failed: ", ec.message())));
+          }
+          const size_t got = self->piece_.size() - self->stream_parser_->get().body().size;
+          BodyPiece piece{std::string(self->piece_.data(), got), self->stream_parser_->is_done()};
+          if (piece.last) {
+            self->body_done_ = true;
+            // From now on a hang-up is noticed the usual way.
+            if (self->buffer_.size() == 0) self->Watch();
+          }
+          on_piece(std::move(piece));
+        });
   }
 
   void DoOnClientGone(uint64_t id, std::function<void()> on_gone) {
@@ -244,6 +310,8 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   void CloseGracefully() {
     if (closed_) return;
     if constexpr (kTls) {
+      // A streamed body's read still in flight cannot share the stream with TLS's shutdown.
+      if (body_reading_) return CloseSocket();
       SetDeadline(env_->limits.header_timeout_s);
       stream_.async_shutdown(
           [self = this->shared_from_this()](beast::error_code) { self->CloseSocket(); });
@@ -271,7 +339,8 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   // Reads more bytes into buffer_. Between requests this is the wait for the next one; while a
   // request is answered it notices a client that hangs up.
   void Watch() {
-    if (closed_ || watching_) return;
+    // A streamed body's read owns the socket's read side until it completes.
+    if (closed_ || watching_ || body_reading_) return;
     watching_ = true;
     stream_.async_read_some(buffer_.prepare(4096),
                             [self = this->shared_from_this()](beast::error_code ec, size_t n) {
@@ -367,6 +436,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
         return Refuse(401, std::string(status.message()), {{"WWW-Authenticate", "Bearer"}});
       }
     }
+    if (match_.stream_body_limit > 0) return StartStreamedBody();
     if (const auto length = parser_->content_length();
         length && *length > static_cast<uint64_t>(env_->limits.max_body_bytes)) {
       return Refuse(413, absl::StrCat("request body of ", *length, " bytes is over the limit of ",
@@ -386,6 +456,48 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
       return;
     }
     ReadBody();
+  }
+
+  // A streaming route: the handler runs now and reads the body itself (DoReadBody).
+  void StartStreamedBody() {
+    const uint64_t limit = static_cast<uint64_t>(match_.stream_body_limit);
+    if (const auto length = parser_->content_length(); length && *length > limit) {
+      return Refuse(413, absl::StrCat("request body of ", *length, " bytes is over the limit of ",
+                                      limit, " bytes"));
+    }
+    const bool expect_continue = [&] {
+      const std::string_view expect = parser_->get()[bhttp::field::expect];
+      return absl::EqualsIgnoreCase(absl::string_view(expect.data(), expect.size()),
+                                    "100-continue");
+    }();
+    stream_parser_.emplace(std::move(*parser_));
+    parser_.reset();
+    stream_parser_->body_limit(limit);
+    if (stream_parser_->is_done() || !expect_continue) return DispatchStreamed();
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    SetDeadline(env_->limits.write_timeout_s);
+    net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                     [self = this->shared_from_this()](beast::error_code write_ec, size_t) {
+                       self->CancelDeadline();
+                       if (write_ec) return self->CloseSocket();
+                       self->DispatchStreamed();
+                     });
+  }
+
+  void DispatchStreamed() {
+    request_.body.clear();
+    request_.path_params = match_.params;
+    keep_alive_ = stream_parser_->get().keep_alive();
+    active_ = true;
+    busy_ = true;
+    gone_ = false;
+    mode_ = Mode::kNone;
+    body_done_ = stream_parser_->is_done();
+    const uint64_t id = ++exchange_id_;
+    // No hang-up watch while the body is read: the handler's reads notice it.
+    if (body_done_ && buffer_.size() == 0) Watch();
+    auto exchange = std::make_shared<Exchange<Stream>>(this->shared_from_this(), id, request_);
+    (*match_.handler)(std::move(exchange));
   }
 
   // A request whose header could not be parsed: answer and close.
@@ -423,6 +535,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   }
 
   void Dispatch() {
+    body_done_ = true;
     auto& message = parser_->get();
     request_.body = std::move(message.body());
     request_.path_params = match_.params;
@@ -483,6 +596,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     events_pending_.clear();
     events_in_flight_.clear();
     events_header_written_ = events_end_ = events_last_written_ = false;
+    if (!body_reading_) stream_parser_.reset();
     if (env_->record) {
       const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
       env_->record(request_.method, match_.pattern, gone_ ? 499 : status_, seconds);
@@ -506,6 +620,11 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   uint64_t deadline_generation_ = 0;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  // A streaming route's parser, converted from parser_ once the header was read.
+  std::optional<bhttp::request_parser<bhttp::buffer_body>> stream_parser_;
+  std::vector<char> piece_;    // where a streamed body's next piece is read
+  bool body_done_ = true;      // the current request's body has been read in full
+  bool body_reading_ = false;  // a streamed body read is in flight
   bool closed_ = false;
   bool watching_ = false;
   bool lingering_ = false;

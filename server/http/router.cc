@@ -60,6 +60,12 @@ void Router::Add(std::string method, std::string pattern, Handler handler, Route
       {std::move(method), std::move(pattern), std::move(segments), std::move(handler), access});
 }
 
+void Router::AddStreaming(std::string method, std::string pattern, Handler handler,
+                          int64_t max_body_bytes, RouteAccess access) {
+  Add(std::move(method), std::move(pattern), std::move(handler), access);
+  routes_.back().stream_body_limit = std::max<int64_t>(1, max_body_bytes);
+}
+
 RouteMatch Router::Match(std::string_view method, std::string_view path) const {
   const std::vector<std::string> segments = PathSegments(path);
   RouteMatch result;
@@ -89,6 +95,7 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
     result.access = route.access;
     result.pattern = route.pattern;
     result.params = std::move(params);
+    result.stream_body_limit = route.stream_body_limit;
     result.allowed_methods.clear();
     return result;
   }

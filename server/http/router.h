@@ -3,6 +3,7 @@
 // 404; one that matches under another method is 405 with the allowed methods.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -31,12 +32,20 @@ struct RouteMatch {
   std::string pattern = "unmatched";
   std::map<std::string, std::string> params;
   std::vector<std::string> allowed_methods;
+  // > 0 for a streaming route: the handler reads the body (HttpExchange::ReadBody), up to this
+  // many bytes, instead of the session reading it whole under http.max_body_bytes.
+  int64_t stream_body_limit = 0;
 };
 
 class Router {
  public:
   void Add(std::string method, std::string pattern, Handler handler,
            RouteAccess access = RouteAccess::kProtected);
+
+  // A route whose handler reads the request body itself, a piece at a time, up to
+  // `max_body_bytes` (which replaces http.max_body_bytes for it): for uploads.
+  void AddStreaming(std::string method, std::string pattern, Handler handler,
+                    int64_t max_body_bytes, RouteAccess access = RouteAccess::kProtected);
 
   RouteMatch Match(std::string_view method, std::string_view path) const;
 
@@ -47,6 +56,7 @@ class Router {
     std::vector<std::string> segments;
     Handler handler;
     RouteAccess access;
+    int64_t stream_body_limit = 0;
   };
   std::vector<Route> routes_;
 };
