@@ -1,5 +1,6 @@
 #include "server/http/gateway.h"
 
+#include "server/http/fine_tuning_routes.h"
 #include "server/http/mirror_routes.h"
 #include "server/http/openai_routes.h"
 #include "server/http/operation_routes.h"
@@ -19,6 +20,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const config::Config& co
        options.metrics_text});
   AddMirrorRoutes(gateway->router_, gateway->bridge_.get());
   AddOpenAiRoutes(gateway->router_, gateway->bridge_.get());
+  AddFineTuningRoutes(gateway->router_, gateway->bridge_.get(), config.fine_tuning.max_file_bytes);
 
   HttpServerOptions server_options;
   server_options.http = config.http;

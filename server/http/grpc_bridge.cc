@@ -66,7 +66,8 @@ class GenerateStream final : public grpc::ClientReadReactor<v1::GenerateResponse
 GrpcBridge::GrpcBridge(std::shared_ptr<grpc::Channel> channel)
     : channel_(std::move(channel)),
       inference_(v1::Inference::NewStub(channel_)),
-      models_(v1::Models::NewStub(channel_)) {}
+      models_(v1::Models::NewStub(channel_)),
+      fine_tuning_(v1::FineTuning::NewStub(channel_)) {}
 
 void GrpcBridge::Prepare(const HttpExchange& exchange, grpc::ClientContext* context) {
   const std::string& authorization = exchange.request().authorization;

@@ -12,6 +12,7 @@
 #include "grpcpp/client_context.h"
 #include "grpcpp/support/client_callback.h"
 #include "server/http/http_exchange.h"
+#include "trustformers/v1/fine_tuning.grpc.pb.h"
 #include "trustformers/v1/inference.grpc.pb.h"
 #include "trustformers/v1/models.grpc.pb.h"
 
@@ -23,6 +24,11 @@ class GrpcBridge {
 
   v1::Inference::Stub& inference() { return *inference_; }
   v1::Models::Stub& models() { return *models_; }
+  v1::FineTuning::Stub& fine_tuning() { return *fine_tuning_; }
+
+  // Gives a call made for `exchange` the exchange's Authorization header as `authorization`
+  // metadata, and marks it as the gateway's (counted once, as an HTTP request).
+  static void Prepare(const HttpExchange& exchange, grpc::ClientContext* context);
 
   // Runs one unary call for `exchange`: `invoke(context, request, response, on_done)` starts it
   // on a stub's async() interface; `done(status, response)` runs once when it ends. The
@@ -61,11 +67,10 @@ class GrpcBridge {
                 std::function<std::string(const v1::ModelInfo&)> render);
 
  private:
-  static void Prepare(const HttpExchange& exchange, grpc::ClientContext* context);
-
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Inference::Stub> inference_;
   std::unique_ptr<v1::Models::Stub> models_;
+  std::unique_ptr<v1::FineTuning::Stub> fine_tuning_;
 };
 
 }  // namespace trustformers::server::http
