@@ -96,7 +96,7 @@ training::LabelSpec LabelSpecFor(const Hyperparameters& h, const BaseModel& base
 }
 
 struct JobData {
-  training::LabelSet labels;
+  std::optional<training::LabelSet> labels;  // LabelSet has no empty state
   std::shared_ptr<const nn::Dataset> train;
   std::shared_ptr<const nn::Dataset> eval;
   std::vector<int64_t> truncated_train, truncated_eval;
@@ -273,11 +273,11 @@ absl::StatusOr<Job> JobManager::GetJob(const std::string& id) { return store_->G
 
 absl::StatusOr<JobPage> JobManager::ListJobs(int page_size, const std::string& page_token,
                                              const std::vector<JobState>& states) {
-  if (page_size < 0 || page_size > 100) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size must be between 0 and 100, got ", page_size));
+  if (page_size < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("page_size must be >= 0, got ", page_size));
   }
-  return store_->ListJobs(page_size == 0 ? 20 : page_size, page_token, states);
+  // ListJobsRequest: 0 means 20, above 100 means 100.
+  return store_->ListJobs(page_size == 0 ? 20 : std::min(page_size, 100), page_token, states);
 }
 
 absl::StatusOr<Job> JobManager::CancelJob(const std::string& id) {
@@ -416,8 +416,10 @@ absl::StatusOr<JobData> LoadJobData(const Job& job, const BaseModel& base,
       static_cast<size_t>(MaxSequenceLength(job.hyperparameters, base.max_sequence_length));
   JobData data;
   *failed_file = job.training_file;
+  absl::StatusOr<std::string> train_path = files.Path(job.training_file);
+  if (!train_path.ok()) return train_path.status();
   absl::StatusOr<training::TextClassificationData> train =
-      training::LoadTextClassificationFile(files.Path(job.training_file), tokenizer, options);
+      training::LoadTextClassificationFile(*train_path, tokenizer, options);
   if (!train.ok()) return train.status();
   data.labels = train->labels;
   data.train = train->dataset;
@@ -425,8 +427,10 @@ absl::StatusOr<JobData> LoadJobData(const Job& job, const BaseModel& base,
   if (!job.validation_file.empty()) {
     *failed_file = job.validation_file;
     options.labels = train->labels.spec();
+    absl::StatusOr<std::string> eval_path = files.Path(job.validation_file);
+    if (!eval_path.ok()) return eval_path.status();
     absl::StatusOr<training::TextClassificationData> eval =
-        training::LoadTextClassificationFile(files.Path(job.validation_file), tokenizer, options);
+        training::LoadTextClassificationFile(*eval_path, tokenizer, options);
     if (!eval.ok()) return eval.status();
     data.eval = eval->dataset;
     data.truncated_eval = eval->truncated_lines;
@@ -477,7 +481,7 @@ void JobManager::Validate(const std::string& id) {
     JobEvent event =
         Message(truncated.empty() ? EventLevel::kInfo : EventLevel::kWarn,
                 absl::StrCat("file ", file, ": ", examples->size(), " examples, labels ",
-                             absl::StrJoin(data->labels.names(), ", "),
+                             absl::StrJoin(data->labels->names(), ", "),
                              truncated.empty() ? ""
                                                : absl::StrCat("; ", truncated.size(), " cut to ",
                                                               max_length, " tokens")));
@@ -513,8 +517,8 @@ void JobManager::Run(const std::string& id) {
   if (!data.ok()) return Fail(&job, "invalid_file", data.status());
 
   nn::BertClassifierOptions model_options;
-  model_options.num_labels = static_cast<int64_t>(data->labels.size());
-  model_options.labels = data->labels.names();
+  model_options.num_labels = static_cast<int64_t>(data->labels->size());
+  model_options.labels = data->labels->names();
   model_options.seed = job.seed;
   auto model = nn::BertForSequenceClassification::FromPretrained(base->folder, model_options);
   if (!model.ok()) return Fail(&job, "unsupported_model", model.status());
@@ -536,6 +540,7 @@ void JobManager::Run(const std::string& id) {
 
   double last_loss = 0.0;
   std::map<std::string, double> last_eval;
+  int64_t last_eval_step = -1;
   bool ended = false;  // the job ended meanwhile: stop
   training::TrainerHooks hooks;
   hooks.on_event = [&](const training::TrainerEvent& e) {
@@ -560,6 +565,7 @@ void JobManager::Run(const std::string& id) {
         last_eval = {{"loss", e.metrics->loss},
                      {"accuracy", e.metrics->accuracy},
                      {"macro_f1", e.metrics->macro_f1}};
+        last_eval_step = e.step;
         event = Message(EventLevel::kInfo,
                         absl::StrCat("step ", e.step, ": validation loss ", e.metrics->loss,
                                      ", accuracy ", e.metrics->accuracy));
@@ -572,7 +578,10 @@ void JobManager::Run(const std::string& id) {
         checkpoint.step = e.step;
         checkpoint.epoch = e.epoch;
         checkpoint.created_at_ms = NowMs();
-        checkpoint.metrics = last_eval;
+        // Checkpoint.metrics: "train_loss", and "eval_<name>" when an evaluation ran at this step.
+        if (last_eval_step == e.step) {
+          for (const auto& [name, value] : last_eval) checkpoint.metrics["eval_" + name] = value;
+        }
         checkpoint.metrics["train_loss"] = last_loss;
         checkpoint.path = e.checkpoint;
         // Older checkpoints the Trainer pruned are no longer listed.

@@ -1,5 +1,5 @@
-// `trustformers serve`: load the config, start the gRPC front end, load the models, serve until
-// SIGTERM/SIGINT, drain, exit 0.
+// `trustformers serve`: load the config, open the fine-tuning job store, start the gRPC front end,
+// load the models, start the fine-tuning jobs, serve until SIGTERM/SIGINT, drain, exit 0.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +15,7 @@
 #include "engine/model_registry.h"
 #include "server/auth/api_keys.h"
 #include "server/cli/commands.h"
+#include "server/cli/fine_tuning_setup.h"
 #include "server/fmt_absl.h"
 #include "server/grpc_server.h"
 #include "server/http/gateway.h"
@@ -94,7 +95,10 @@ int Serve(const ServeOptions& options) {
   engine::MetricsRegistry metrics_registry;
   engine::ModelRegistry registry(config, {}, &metrics_registry);
   server::ServerMetrics metrics(&registry, &metrics_registry);
+  // Before the gRPC server (its service points into it), so it is destroyed after.
+  std::unique_ptr<FineTuningSetup> fine_tuning = FineTuningSetup::Open(config, &registry);
   server::GrpcServerOptions grpc_options;
+  grpc_options.fine_tuning = fine_tuning->backend();
   grpc_options.authorizer = authorizer;
   grpc_options.interceptors.push_back(metrics.InterceptorFactory());
   absl::StatusOr<std::unique_ptr<server::GrpcServer>> started =
@@ -149,6 +153,7 @@ int Serve(const ServeOptions& options) {
     grpc_server.Shutdown(std::chrono::milliseconds(0));
     return 1;
   }
+  fine_tuning->Start();
   {
     std::lock_guard lock(serving_mutex);
     if (!draining) {
@@ -163,6 +168,8 @@ int Serve(const ServeOptions& options) {
   const auto grace = std::chrono::milliseconds(
       static_cast<int64_t>(config.server.shutdown_grace_period_s * 1000.0));
   spdlog::info("health NOT_SERVING; letting calls in flight finish for up to {} ms", grace.count());
+  // Training stops at its next step (the job resumes after a restart) before the front ends go.
+  fine_tuning->Shutdown();
   // HTTP first: its requests are calls on the gRPC services, which must outlive them.
   const auto started_drain = std::chrono::steady_clock::now();
   if (gateway != nullptr) gateway->Shutdown(grace);
