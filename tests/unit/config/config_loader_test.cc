@@ -68,6 +68,45 @@ TEST_CASE("config: config/default.yaml equals the built-in defaults", "[config]"
   CHECK(config->models[1].name == "smollm2-135m-instruct");
 }
 
+TEST_CASE("config: the fine_tuning section", "[config]") {
+  absl::StatusOr<Config> config = ParseConfig(R"(
+fine_tuning:
+  enabled: false
+  data_dir: /var/lib/tf/ft
+  max_file_bytes: 1048576
+  max_running_jobs: 2
+  max_queued_jobs: 8
+  train_threads: 3
+)",
+                                              "ft.yaml");
+  REQUIRE(config.ok());
+  CHECK_FALSE(config->fine_tuning.enabled);
+  CHECK(config->fine_tuning.data_dir == "/var/lib/tf/ft");
+  CHECK(config->fine_tuning.max_file_bytes == 1048576);
+  CHECK(config->fine_tuning.max_running_jobs == 2);
+  CHECK(config->fine_tuning.max_queued_jobs == 8);
+  CHECK(config->fine_tuning.train_threads == 3);
+  CHECK(ResolvedFineTuningDir(*config) == "/var/lib/tf/ft");
+
+  Config defaults;
+  CHECK(defaults.fine_tuning.enabled);
+  CHECK(defaults.fine_tuning.max_file_bytes == 512 * 1024 * 1024);
+  CHECK(defaults.fine_tuning.max_running_jobs == 1);
+  CHECK(defaults.fine_tuning.train_threads == 0);
+  defaults.model_dir = "/models";
+  CHECK(ResolvedFineTuningDir(defaults) == "/models/fine-tuning");
+
+  CHECK_THAT(ErrorOf("fine_tuning:\n  max_running_jobs: 0\n"),
+             Catch::Contains("fine_tuning.max_running_jobs: must be between 1 and 64"));
+  CHECK_THAT(ErrorOf("fine_tuning:\n  max_file_bytes: 0\n"),
+             Catch::Contains("fine_tuning.max_file_bytes"));
+  CHECK_THAT(ErrorOf("fine_tuning:\n  enabled: maybe\n"),
+             Catch::Contains("fine_tuning.enabled: expected true or false"));
+  CHECK_THAT(ErrorOf("fine_tuning:\n  max_running_jobs: 4\n  max_queued_jobs: 2\n"),
+             Catch::Contains("fine_tuning.max_queued_jobs: must be at least"));
+  CHECK_THAT(ErrorOf("fine_tuning:\n  workers: 2\n"), Catch::Contains("unknown key"));
+}
+
 TEST_CASE("config: model_dir falls back to TRUSTFORMERS_HOME", "[config]") {
   // Other tests read these variables: put them back afterwards.
   const char* saved_home = std::getenv("HOME");
