@@ -31,7 +31,8 @@ TEXTS = (SOURCE_DIR / "tests" / "golden" / "bert_train" / "texts.jsonl").read_by
 LINES = TEXTS.decode().splitlines(keepends=True)
 TRAIN = "".join(LINES[:128]).encode()
 VALIDATION = "".join(LINES[-32:]).encode()
-MAX_FILE_BYTES = 64 * 1024
+MAX_FILE_BYTES = 4 * 1024 * 1024
+BIG = TRAIN * (MAX_FILE_BYTES // len(TRAIN) + 1)  # just over the limit
 HYPERPARAMETERS = dict(n_epochs=1, batch_size=16, max_seq_length=48, seed=7,
                        learning_rate_multiplier=6, logging_steps=2)
 CONFIG = f"""
@@ -357,6 +358,33 @@ def test_openai_sdk_end_to_end(server, client, runtime_loading):
     assert result.classifications[0].labels[0].label in LABELS
 
 
+def test_rest_upload_streams_large_and_chunked_bodies(server, client):
+    # Several MiB: read a piece at a time and streamed into the upload as it arrives.
+    large = TRAIN * (3 * 1024 * 1024 // len(TRAIN))
+    stored = client.files.create(file=("large.jsonl", large), purpose="fine-tune")
+    assert stored.bytes == len(large)
+    assert stored.sha256 == hashlib.sha256(large).hexdigest()
+    assert stored.line_count == 128 * (3 * 1024 * 1024 // len(TRAIN))
+
+    # Chunked transfer encoding (no Content-Length), a custom boundary, odd piece sizes.
+    boundary = "----trustformers-e2e"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n"
+            f"fine-tune\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"chunked.jsonl\"\r\nContent-Type: application/jsonl\r\n\r\n"
+            ).encode() + VALIDATION + f"\r\n--{boundary}--\r\n".encode()
+
+    def pieces():
+        for at in range(0, len(body), 777):
+            yield body[at:at + 777]
+
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        r = http.post("/v1/files", content=pieces(),
+                      headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 200, r.text
+    assert r.json()["filename"] == "chunked.jsonl" and r.json()["line_count"] == 32
+    assert r.json()["sha256"] == hashlib.sha256(VALIDATION).hexdigest()
+
+
 def test_openai_sdk_errors(server, client, files):
     with pytest.raises(openai.NotFoundError):
         client.fine_tuning.jobs.retrieve("ftjob-unknown")
@@ -377,7 +405,7 @@ def test_openai_sdk_errors(server, client, files):
     assert info.value.body["param"] == "purpose"
     # Oversize: the service refuses the file once it passes the limit (not a load problem: 400).
     with pytest.raises(openai.BadRequestError) as info:
-        client.files.create(file=("big.jsonl", TRAIN * 8), purpose="fine-tune")
+        client.files.create(file=("big.jsonl", BIG), purpose="fine-tune")
     assert "limit" in info.value.message
     with pytest.raises(openai.BadRequestError):
         client.files.create(file=("empty.jsonl", b""), purpose="fine-tune")
@@ -418,16 +446,15 @@ def test_bad_uploads(stub):
     e = rpc_error(upload, stub, b"\n\n  \n", declare=False)
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
     # Oversize: declared (refused before any chunk) or streamed past the limit.
-    big = TRAIN * 8
-    e = rpc_error(upload, stub, big)
+    e = rpc_error(upload, stub, BIG)
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
-    e = rpc_error(upload, stub, big, declare=False)
+    e = rpc_error(upload, stub, BIG, declare=False, chunk=256 * 1024)
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "limit" in e.details()
     # Bytes that do not match the declared checksum or size.
     e = rpc_error(upload, stub, TRAIN, sha256="0" * 64)
     assert e.code() == grpc.StatusCode.DATA_LOSS
     # Chunks over 1 MiB, and a stream that does not start with metadata.
-    e = rpc_error(upload, stub, TRAIN * 200, declare=False, chunk=2 * 1024 * 1024)
+    e = rpc_error(upload, stub, TRAIN * 250, declare=False, chunk=2 * 1024 * 1024)
     assert e.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED)
     e = rpc_error(stub.UploadFile, iter([ft.UploadFileRequest(chunk=b"{}\n")]))
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
