@@ -38,21 +38,49 @@ std::string Fingerprint(const jobs::JobEvent& event) {
 }
 
 constexpr char kFullHyperparameters[] = R"pb(
-  n_epochs: 4 max_steps: 77 batch_size: 16 gradient_accumulation_steps: 2
-  learning_rate: 3e-4 learning_rate_multiplier: 0.5 warmup_steps: 5 warmup_ratio: 0.1
-  weight_decay: 0.01 max_grad_norm: 0.5 lr_scheduler: LR_SCHEDULER_COSINE
-  seed: 18446744073709551615 eval_steps: 3 save_steps: 6 max_seq_length: 48 num_labels: 2
-  labels: "neg" labels: "pos" logging_steps: 1
+  n_epochs: 4
+  max_steps: 77
+  batch_size: 16
+  gradient_accumulation_steps: 2
+  learning_rate: 3e-4
+  learning_rate_multiplier: 0.5
+  warmup_steps: 5
+  warmup_ratio: 0.1
+  weight_decay: 0.01
+  max_grad_norm: 0.5
+  lr_scheduler: LR_SCHEDULER_COSINE
+  seed: 18446744073709551615
+  eval_steps: 3
+  save_steps: 6
+  max_seq_length: 48
+  num_labels: 2
+  labels: "neg"
+  labels: "pos"
+  logging_steps: 1
 )pb";
 
 constexpr char kFullJob[] = R"pb(
-  id: "ftjob-abc" base_model: "all-minilm-l6-v2"
-  fine_tuned_model: "ft:all-minilm-l6-v2:topics:ftjob-abc" state: JOB_STATE_SUCCEEDED
-  task: JOB_TASK_SEQUENCE_CLASSIFICATION training_file: "file-1" validation_file: "file-2"
+  id: "ftjob-abc"
+  base_model: "all-minilm-l6-v2"
+  fine_tuned_model: "ft:all-minilm-l6-v2:topics:ftjob-abc"
+  state: JOB_STATE_SUCCEEDED
+  task: JOB_TASK_SEQUENCE_CLASSIFICATION
+  training_file: "file-1"
+  validation_file: "file-2"
   hyperparameters {
-    n_epochs: 1 batch_size: 16 gradient_accumulation_steps: 1 learning_rate: 5e-5
-    warmup_steps: 0 weight_decay: 0 max_grad_norm: 1 lr_scheduler: LR_SCHEDULER_LINEAR
-    seed: 7 logging_steps: 10 max_seq_length: 48 labels: "a" labels: "b"
+    n_epochs: 1
+    batch_size: 16
+    gradient_accumulation_steps: 1
+    learning_rate: 5e-5
+    warmup_steps: 0
+    weight_decay: 0
+    max_grad_norm: 1
+    lr_scheduler: LR_SCHEDULER_LINEAR
+    seed: 7
+    logging_steps: 10
+    max_seq_length: 48
+    labels: "a"
+    labels: "b"
   }
   created_at { seconds: 1700000000 nanos: 123000000 }
   started_at { seconds: 1700000001 }
@@ -60,20 +88,31 @@ constexpr char kFullJob[] = R"pb(
   estimated_finish { seconds: 1700000090 }
   error { code: "invalid_file" message: "line 3: no label" line: 3 }
   progress {
-    step: 8 total_steps: 8 epoch: 1 train_loss: 0.25 learning_rate: 1e-5
-    samples_per_second: 40.5 eta { seconds: 12 nanos: 500000000 }
+    step: 8
+    total_steps: 8
+    epoch: 1
+    train_loss: 0.25
+    learning_rate: 1e-5
+    samples_per_second: 40.5
+    eta { seconds: 12 nanos: 500000000 }
   }
-  trained_tokens: 4096 result_files: "file-3"
+  trained_tokens: 4096
+  result_files: "file-3"
   checkpoints {
-    id: "ftckpt-ftjob-abc-8" step: 8 epoch: 1 created_at { seconds: 1700000099 }
-    metrics { key: "train_loss" value: 0.25 } metrics { key: "eval_loss" value: 0.5 }
+    id: "ftckpt-ftjob-abc-8"
+    step: 8
+    epoch: 1
+    created_at { seconds: 1700000099 }
+    metrics { key: "train_loss" value: 0.25 }
+    metrics { key: "eval_loss" value: 0.5 }
     path: "/data/jobs/ftjob-abc/checkpoints/checkpoint-8"
   }
-  seed: 7 metadata { key: "team" value: "search" } suffix: "topics"
+  seed: 7
+  metadata { key: "team" value: "search" }
+  suffix: "topics"
 )pb";
 
-TEST_CASE("fine-tuning conversion: hyperparameters round-trip, set fields only",
-          "[fine_tuning]") {
+TEST_CASE("fine-tuning conversion: hyperparameters round-trip, set fields only", "[fine_tuning]") {
   const auto full = FromText<v1::Hyperparameters>(kFullHyperparameters);
   v1::Hyperparameters back;
   HyperparametersToProto(HyperparametersFromProto(full), &back);
@@ -144,8 +183,7 @@ TEST_CASE("fine-tuning conversion: a job round-trips both ways, every field", "[
   CHECK(Fingerprint(*again) == Fingerprint(*job));
 }
 
-TEST_CASE("fine-tuning conversion: unset times, progress and error stay unset",
-          "[fine_tuning]") {
+TEST_CASE("fine-tuning conversion: unset times, progress and error stay unset", "[fine_tuning]") {
   jobs::Job job;
   job.id = "ftjob-1";
   job.state = jobs::JobState::kQueued;
@@ -173,20 +211,63 @@ TEST_CASE("fine-tuning conversion: unset times, progress and error stay unset",
 
 TEST_CASE("fine-tuning conversion: events of every kind round-trip", "[fine_tuning]") {
   const char* events[] = {
-      R"pb(job_id: "j" sequence: 1 created_at { seconds: 5 } level: EVENT_LEVEL_INFO
-           message: "job created" state_change { to_state: JOB_STATE_VALIDATING_FILES reason: "job created" })pb",
-      R"pb(job_id: "j" sequence: 2 created_at { seconds: 6 nanos: 7000000 } level: EVENT_LEVEL_INFO
-           message: "cancelled" state_change { from_state: JOB_STATE_RUNNING to_state: JOB_STATE_CANCELLED })pb",
-      R"pb(job_id: "j" sequence: 3 level: EVENT_LEVEL_INFO message: "step"
-           training_step { step: 10 total_steps: 80 epoch: 0.125 loss: 1.25 learning_rate: 4e-5
-                           grad_norm: 3.5 samples_per_second: 61.25 eta { seconds: 99 nanos: 250000000 } })pb",
-      R"pb(job_id: "j" sequence: 4 level: EVENT_LEVEL_INFO message: "eval"
-           evaluation { step: 8 epoch: 1 metrics { key: "loss" value: 0.75 } metrics { key: "accuracy" value: 0.875 } })pb",
-      R"pb(job_id: "j" sequence: 5 level: EVENT_LEVEL_INFO message: "ckpt"
-           checkpoint_saved { id: "c" step: 8 epoch: 1 created_at { seconds: 9 } metrics { key: "train_loss" value: 1 } path: "/p" })pb",
-      R"pb(job_id: "j" sequence: 6 level: EVENT_LEVEL_ERROR message: "bad line"
-           file_validation { file_id: "file-1" issues { line: 3 message: "no label" level: EVENT_LEVEL_ERROR }
-                             issues { line: 0 message: "cut" level: EVENT_LEVEL_WARN } })pb",
+      R"pb(job_id: "j"
+           sequence: 1
+           created_at { seconds: 5 }
+           level: EVENT_LEVEL_INFO
+           message: "job created"
+           state_change { to_state: JOB_STATE_VALIDATING_FILES reason: "job created" })pb",
+      R"pb(job_id: "j"
+           sequence: 2
+           created_at { seconds: 6 nanos: 7000000 }
+           level: EVENT_LEVEL_INFO
+           message: "cancelled"
+           state_change { from_state: JOB_STATE_RUNNING to_state: JOB_STATE_CANCELLED })pb",
+      R"pb(job_id: "j"
+           sequence: 3
+           level: EVENT_LEVEL_INFO
+           message: "step"
+           training_step {
+             step: 10
+             total_steps: 80
+             epoch: 0.125
+             loss: 1.25
+             learning_rate: 4e-5
+             grad_norm: 3.5
+             samples_per_second: 61.25
+             eta { seconds: 99 nanos: 250000000 }
+           })pb",
+      R"pb(job_id: "j"
+           sequence: 4
+           level: EVENT_LEVEL_INFO
+           message: "eval"
+           evaluation {
+             step: 8
+             epoch: 1
+             metrics { key: "loss" value: 0.75 }
+             metrics { key: "accuracy" value: 0.875 }
+           })pb",
+      R"pb(job_id: "j"
+           sequence: 5
+           level: EVENT_LEVEL_INFO
+           message: "ckpt"
+           checkpoint_saved {
+             id: "c"
+             step: 8
+             epoch: 1
+             created_at { seconds: 9 }
+             metrics { key: "train_loss" value: 1 }
+             path: "/p"
+           })pb",
+      R"pb(job_id: "j"
+           sequence: 6
+           level: EVENT_LEVEL_ERROR
+           message: "bad line"
+           file_validation {
+             file_id: "file-1"
+             issues { line: 3 message: "no label" level: EVENT_LEVEL_ERROR }
+             issues { line: 0 message: "cut" level: EVENT_LEVEL_WARN }
+           })pb",
       R"pb(job_id: "j" sequence: 7 level: EVENT_LEVEL_WARN message: "a plain message")pb",
   };
   for (const char* text : events) {
@@ -213,8 +294,13 @@ TEST_CASE("fine-tuning conversion: events of every kind round-trip", "[fine_tuni
 TEST_CASE("fine-tuning conversion: files round-trip; purposes and states both ways",
           "[fine_tuning]") {
   const auto file = FromText<v1::File>(R"pb(
-    id: "file-9" filename: "train.jsonl" purpose: FILE_PURPOSE_FINE_TUNE_VALIDATION bytes: 1234
-    sha256: "ab" created_at { seconds: 1700000000 nanos: 5000000 } line_count: 32
+    id: "file-9"
+    filename: "train.jsonl"
+    purpose: FILE_PURPOSE_FINE_TUNE_VALIDATION
+    bytes: 1234
+    sha256: "ab"
+    created_at { seconds: 1700000000 nanos: 5000000 }
+    line_count: 32
   )pb");
   absl::StatusOr<jobs::StoredFile> stored = FileFromProto(file);
   REQUIRE(stored.ok());
@@ -231,9 +317,9 @@ TEST_CASE("fine-tuning conversion: files round-trip; purposes and states both wa
   CHECK(PurposeFromProto(v1::FILE_PURPOSE_UNSPECIFIED).status().code() ==
         absl::StatusCode::kInvalidArgument);
 
-  for (auto state : {jobs::JobState::kValidatingFiles, jobs::JobState::kQueued,
-                     jobs::JobState::kRunning, jobs::JobState::kSucceeded,
-                     jobs::JobState::kFailed, jobs::JobState::kCancelled}) {
+  for (auto state :
+       {jobs::JobState::kValidatingFiles, jobs::JobState::kQueued, jobs::JobState::kRunning,
+        jobs::JobState::kSucceeded, jobs::JobState::kFailed, jobs::JobState::kCancelled}) {
     CHECK(*StateFromProto(StateToProto(state)) == state);
   }
   CHECK(StateFromProto(v1::JOB_STATE_UNSPECIFIED).status().code() ==
@@ -248,12 +334,15 @@ TEST_CASE("fine-tuning conversion: files round-trip; purposes and states both wa
   CHECK(LevelFromProto(v1::EVENT_LEVEL_UNSPECIFIED) == jobs::EventLevel::kInfo);
 }
 
-TEST_CASE("fine-tuning conversion: a CreateJobRequest becomes the job asked for",
-          "[fine_tuning]") {
+TEST_CASE("fine-tuning conversion: a CreateJobRequest becomes the job asked for", "[fine_tuning]") {
   const auto request = FromText<v1::CreateJobRequest>(R"pb(
-    base_model: "all-minilm-l6-v2" training_file: "file-1" validation_file: "file-2"
+    base_model: "all-minilm-l6-v2"
+    training_file: "file-1"
+    validation_file: "file-2"
     hyperparameters { n_epochs: 1 batch_size: 16 seed: 7 labels: "x" labels: "y" }
-    suffix: "topics" metadata { key: "k" value: "v" } idempotency_key: "retry-1"
+    suffix: "topics"
+    metadata { key: "k" value: "v" }
+    idempotency_key: "retry-1"
   )pb");
   absl::StatusOr<jobs::Job> job = JobRequestFromProto(request);
   REQUIRE(job.ok());

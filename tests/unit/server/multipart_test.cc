@@ -44,8 +44,7 @@ absl::Status Read(const std::string& boundary, const std::string& body,
 // What the openai SDK (httpx) sends for files.create(file=..., purpose="fine-tune").
 std::string SdkBody(const std::string& boundary, const std::string& file) {
   return "--" + boundary +
-         "\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nfine-tune\r\n--" +
-         boundary +
+         "\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nfine-tune\r\n--" + boundary +
          "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"train.jsonl\"\r\n"
          "Content-Type: application/octet-stream\r\n\r\n" +
          file + "\r\n--" + boundary + "--\r\n";
@@ -106,8 +105,7 @@ TEST_CASE("multipart: the SDK's body, split anywhere, gives the same parts", "[m
   CHECK(parts[1].data == file);
 }
 
-TEST_CASE("multipart: preamble, empty parts, quoted names and RFC 5987 file names",
-          "[multipart]") {
+TEST_CASE("multipart: preamble, empty parts, quoted names and RFC 5987 file names", "[multipart]") {
   const std::string body =
       "ignored preamble\r\n--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n\r\n--b  \r\n"
       "content-disposition: form-data; name=\"f\"; filename*=utf-8''r%C3%A9sum%C3%A9.jsonl\r\n"
@@ -143,11 +141,9 @@ TEST_CASE("multipart: malformed bodies are INVALID_ARGUMENT", "[multipart]") {
   CHECK_THAT(error("--b\r\n" + std::string(20000, 'h')), Catch::Contains("16 KiB"));
 
   // A callback's error stops the reader and is returned again.
-  MultipartReader reader("b", {[](const MultipartPart&) {
-                                 return absl::FailedPreconditionError("no thanks");
-                               },
-                               [](absl::string_view) { return absl::OkStatus(); },
-                               [] { return absl::OkStatus(); }});
+  MultipartReader reader(
+      "b", {[](const MultipartPart&) { return absl::FailedPreconditionError("no thanks"); },
+            [](absl::string_view) { return absl::OkStatus(); }, [] { return absl::OkStatus(); }});
   CHECK(reader.Feed("--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n").code() ==
         absl::StatusCode::kFailedPrecondition);
   CHECK(reader.Feed("more").code() == absl::StatusCode::kFailedPrecondition);

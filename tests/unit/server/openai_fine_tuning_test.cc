@@ -108,12 +108,17 @@ TEST_CASE("openai fine-tuning: bad create bodies name the field", "[openai][fine
 
 TEST_CASE("openai fine-tuning: a job in OpenAI's shape", "[openai][fine_tuning]") {
   const auto job = FromText<v1::Job>(R"pb(
-    id: "ftjob-1" base_model: "all-minilm-l6-v2" state: JOB_STATE_FAILED
-    training_file: "file-1" validation_file: "file-2"
+    id: "ftjob-1"
+    base_model: "all-minilm-l6-v2"
+    state: JOB_STATE_FAILED
+    training_file: "file-1"
+    validation_file: "file-2"
     hyperparameters { n_epochs: 1 batch_size: 16 learning_rate: 1e-4 seed: 7 }
-    created_at { seconds: 100 nanos: 900000000 } finished_at { seconds: 160 }
+    created_at { seconds: 100 nanos: 900000000 }
+    finished_at { seconds: 160 }
     error { code: "invalid_file" message: "/data/files/file-2.jsonl:3: no label" line: 3 }
-    seed: 7 metadata { key: "k" value: "v" }
+    seed: 7
+    metadata { key: "k" value: "v" }
   )pb");
   const json j = FineTuningJobJson(job);
   CHECK(j["object"] == "fine_tuning.job");
@@ -136,8 +141,15 @@ TEST_CASE("openai fine-tuning: a job in OpenAI's shape", "[openai][fine_tuning]"
   CHECK(j["method"]["type"] == "supervised");
 
   const auto running = FromText<v1::Job>(R"pb(
-    id: "ftjob-2" state: JOB_STATE_RUNNING estimated_finish { seconds: 200 }
-    progress { step: 2 total_steps: 8 train_loss: 1.5 eta { seconds: 3 } }
+    id: "ftjob-2"
+    state: JOB_STATE_RUNNING
+    estimated_finish { seconds: 200 }
+    progress {
+      step: 2
+      total_steps: 8
+      train_loss: 1.5
+      eta { seconds: 3 }
+    }
   )pb");
   const json r = FineTuningJobJson(running);
   CHECK(r["status"] == "running");
@@ -150,8 +162,7 @@ TEST_CASE("openai fine-tuning: a job in OpenAI's shape", "[openai][fine_tuning]"
   CHECK(r["hyperparameters"]["n_epochs"] == "auto");
 }
 
-TEST_CASE("openai fine-tuning: events, their ids, checkpoints and files",
-          "[openai][fine_tuning]") {
+TEST_CASE("openai fine-tuning: events, their ids, checkpoints and files", "[openai][fine_tuning]") {
   CHECK(EventId("ftjob-1", 12) == "ftevent-ftjob-1-12");
   CHECK(EventSequence("ftjob-1", "ftevent-ftjob-1-12") == 12);
   CHECK_FALSE(EventSequence("ftjob-2", "ftevent-ftjob-1-12").has_value());
@@ -159,8 +170,12 @@ TEST_CASE("openai fine-tuning: events, their ids, checkpoints and files",
   CHECK_FALSE(EventSequence("ftjob-1", "ftevent-ftjob-1-0").has_value());
 
   const json step = FineTuningEventJson(FromText<v1::JobEvent>(R"pb(
-    job_id: "ftjob-1" sequence: 5 created_at { seconds: 50 } level: EVENT_LEVEL_INFO
-    message: "step 8/16" training_step { step: 8 total_steps: 16 loss: 0.5 learning_rate: 1e-5 }
+    job_id: "ftjob-1"
+    sequence: 5
+    created_at { seconds: 50 }
+    level: EVENT_LEVEL_INFO
+    message: "step 8/16"
+    training_step { step: 8 total_steps: 16 loss: 0.5 learning_rate: 1e-5 }
   )pb"));
   CHECK(step["object"] == "fine_tuning.job.event");
   CHECK(step["id"] == "ftevent-ftjob-1-5");
@@ -171,7 +186,10 @@ TEST_CASE("openai fine-tuning: events, their ids, checkpoints and files",
   CHECK(step["data"]["train_loss"] == 0.5);
 
   const json change = FineTuningEventJson(FromText<v1::JobEvent>(R"pb(
-    job_id: "ftjob-1" sequence: 1 level: EVENT_LEVEL_ERROR message: "failed"
+    job_id: "ftjob-1"
+    sequence: 1
+    level: EVENT_LEVEL_ERROR
+    message: "failed"
     state_change { from_state: JOB_STATE_VALIDATING_FILES to_state: JOB_STATE_FAILED }
   )pb"));
   CHECK(change["type"] == "message");
@@ -180,16 +198,24 @@ TEST_CASE("openai fine-tuning: events, their ids, checkpoints and files",
   CHECK(change["data"]["to"] == "failed");
 
   const json eval = FineTuningEventJson(FromText<v1::JobEvent>(R"pb(
-    job_id: "j" sequence: 2 evaluation { step: 8 metrics { key: "loss" value: 0.25 } }
+    job_id: "j"
+    sequence: 2
+    evaluation {
+      step: 8
+      metrics { key: "loss" value: 0.25 }
+    }
   )pb"));
   CHECK(eval["data"]["valid_loss"] == 0.25);
   CHECK(eval["data"]["full_valid_loss"] == 0.25);
 
   const auto job = FromText<v1::Job>(R"pb(id: "ftjob-1" base_model: "m" suffix: "s")pb");
   const json checkpoint = CheckpointJson(job, FromText<v1::Checkpoint>(R"pb(
-    id: "ftckpt-ftjob-1-8" step: 8 created_at { seconds: 70 }
-    metrics { key: "train_loss" value: 0.5 } metrics { key: "eval_loss" value: 0.75 }
-  )pb"));
+                                           id: "ftckpt-ftjob-1-8"
+                                           step: 8
+                                           created_at { seconds: 70 }
+                                           metrics { key: "train_loss" value: 0.5 }
+                                           metrics { key: "eval_loss" value: 0.75 }
+                                         )pb"));
   CHECK(checkpoint["object"] == "fine_tuning.job.checkpoint");
   CHECK(checkpoint["step_number"] == 8);
   CHECK(checkpoint["fine_tuning_job_id"] == "ftjob-1");
@@ -199,8 +225,12 @@ TEST_CASE("openai fine-tuning: events, their ids, checkpoints and files",
   CHECK(checkpoint["metrics"]["step"] == 8);
 
   const json file = FileJson(FromText<v1::File>(R"pb(
-    id: "file-1" filename: "t.jsonl" purpose: FILE_PURPOSE_FINE_TUNE bytes: 10
-    created_at { seconds: 9 } line_count: 2
+    id: "file-1"
+    filename: "t.jsonl"
+    purpose: FILE_PURPOSE_FINE_TUNE
+    bytes: 10
+    created_at { seconds: 9 }
+    line_count: 2
   )pb"));
   CHECK(file["object"] == "file");
   CHECK(file["purpose"] == "fine-tune");
