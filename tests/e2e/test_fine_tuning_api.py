@@ -549,6 +549,13 @@ def test_cancel_is_idempotent_and_leaves_ended_jobs_alone(stub, files, grpc_job)
 
 def test_cancel_while_running_stops_training(stub, files):
     job = create(stub, files[0].id, n_epochs=100, logging_steps=1)
+    # A follower that leaves: its call is cancelled, the server forgets it, the job goes on.
+    leaving = stub.WatchJob(ft.WatchJobRequest(job_id=job.id, follow=True), timeout=120)
+    assert next(leaving).sequence == 1
+    leaving.cancel()
+    with pytest.raises(grpc.RpcError) as info:
+        list(leaving)
+    assert info.value.code() == grpc.StatusCode.CANCELLED
     stream = stub.WatchJob(ft.WatchJobRequest(job_id=job.id, follow=True), timeout=120)
     seen = []
     for event in stream:
@@ -563,11 +570,24 @@ def test_cancel_while_running_stops_training(stub, files):
     assert watch(stub, job.id, follow=False) == seen
 
 
-def test_restart_keeps_jobs_and_serves_the_fine_tuned_model(server, config_path, stub,
+def test_restart_keeps_jobs_and_serves_the_fine_tuned_model(server, config_path, stub, files,
                                                              grpc_job, runtime_loading):
     created, events = grpc_job
     before = stub.GetJob(ft.GetJobRequest(job_id=created.id), timeout=10)
+    # A long job, followed while the server shuts down: the stream ends UNAVAILABLE (resume
+    # with after_sequence), the job stays RUNNING and resumes after the restart.
+    long_job = create(stub, files[0].id, n_epochs=100, logging_steps=1)
+    follower = stub.WatchJob(ft.WatchJobRequest(job_id=long_job.id, follow=True), timeout=120)
+    followed = []
+    for event in follower:
+        followed.append(event)
+        if event.WhichOneof("payload") == "training_step":
+            break
     server.signal()
+    with pytest.raises(grpc.RpcError) as info:
+        for event in follower:
+            followed.append(event)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert server.wait_exit() == 0
     restarted = Server(config_path)
     try:
@@ -575,6 +595,22 @@ def test_restart_keeps_jobs_and_serves_the_fine_tuned_model(server, config_path,
         again = ft_grpc.FineTuningStub(restarted.channel)
         assert again.GetJob(ft.GetJobRequest(job_id=created.id), timeout=10) == before
         assert watch(again, created.id, follow=False) == events
+        resumed = again.WatchJob(ft.WatchJobRequest(job_id=long_job.id, follow=True,
+                                                    after_sequence=followed[-1].sequence),
+                                 timeout=120)
+        later = []
+        for event in resumed:
+            later.append(event)
+            if event.WhichOneof("payload") == "training_step" and \
+                    any("restarted" in e.message for e in later):
+                break
+        resumed.cancel()
+        sequences = [e.sequence for e in followed + later]
+        assert sequences == list(range(1, len(sequences) + 1))  # nothing lost, nothing twice
+        assert again.GetJob(ft.GetJobRequest(job_id=long_job.id),
+                            timeout=10).state == ft.JOB_STATE_RUNNING
+        assert again.CancelJob(ft.CancelJobRequest(job_id=long_job.id),
+                               timeout=10).state == ft.JOB_STATE_CANCELLED
         if runtime_loading:
             result = classify(restarted, before.fine_tuned_model, ["It rained all day."])
             assert result.classifications[0].labels[0].label in LABELS
