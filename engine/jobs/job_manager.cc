@@ -416,8 +416,10 @@ absl::StatusOr<JobData> LoadJobData(const Job& job, const BaseModel& base,
       static_cast<size_t>(MaxSequenceLength(job.hyperparameters, base.max_sequence_length));
   JobData data;
   *failed_file = job.training_file;
+  absl::StatusOr<std::string> train_path = files.Path(job.training_file);
+  if (!train_path.ok()) return train_path.status();
   absl::StatusOr<training::TextClassificationData> train =
-      training::LoadTextClassificationFile(files.Path(job.training_file), tokenizer, options);
+      training::LoadTextClassificationFile(*train_path, tokenizer, options);
   if (!train.ok()) return train.status();
   data.labels = train->labels;
   data.train = train->dataset;
@@ -425,8 +427,10 @@ absl::StatusOr<JobData> LoadJobData(const Job& job, const BaseModel& base,
   if (!job.validation_file.empty()) {
     *failed_file = job.validation_file;
     options.labels = train->labels.spec();
+    absl::StatusOr<std::string> eval_path = files.Path(job.validation_file);
+    if (!eval_path.ok()) return eval_path.status();
     absl::StatusOr<training::TextClassificationData> eval =
-        training::LoadTextClassificationFile(files.Path(job.validation_file), tokenizer, options);
+        training::LoadTextClassificationFile(*eval_path, tokenizer, options);
     if (!eval.ok()) return eval.status();
     data.eval = eval->dataset;
     data.truncated_eval = eval->truncated_lines;
