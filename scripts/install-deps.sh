@@ -30,8 +30,8 @@ BUILD_PACKAGES=(
 # Keep in step with the libraries `ldd trustformers` lists.
 RUNTIME_PACKAGES=(
   ca-certificates libabsl20220623 libc-ares2 libdnnl2 libfmt9 libgomp1 libgrpc++1.51 libgrpc29
-  libpcre2-8-0 libprotobuf32 libre2-9 libsentencepiece0 libspdlog1.10 libssl3 libutf8proc2
-  libvulkan1 libyaml-cpp0.7 ocl-icd-libopencl1
+  libpcre2-8-0 libprotobuf32 libre2-9 libsentencepiece0 libspdlog1.10 libsqlite3-0 libssl3
+  libutf8proc2 libvulkan1 libyaml-cpp0.7 ocl-icd-libopencl1
 )
 
 case "${1:-}" in
