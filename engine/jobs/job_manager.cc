@@ -96,7 +96,7 @@ training::LabelSpec LabelSpecFor(const Hyperparameters& h, const BaseModel& base
 }
 
 struct JobData {
-  training::LabelSet labels;
+  std::optional<training::LabelSet> labels;
   std::shared_ptr<const nn::Dataset> train;
   std::shared_ptr<const nn::Dataset> eval;
   std::vector<int64_t> truncated_train, truncated_eval;
@@ -273,11 +273,10 @@ absl::StatusOr<Job> JobManager::GetJob(const std::string& id) { return store_->G
 
 absl::StatusOr<JobPage> JobManager::ListJobs(int page_size, const std::string& page_token,
                                              const std::vector<JobState>& states) {
-  if (page_size < 0 || page_size > 100) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size must be between 0 and 100, got ", page_size));
+  if (page_size < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("page_size must be >= 0, got ", page_size));
   }
-  return store_->ListJobs(page_size == 0 ? 20 : page_size, page_token, states);
+  return store_->ListJobs(page_size, page_token, states);  // 0: 20; over 100: 100
 }
 
 absl::StatusOr<Job> JobManager::CancelJob(const std::string& id) {
@@ -481,7 +480,7 @@ void JobManager::Validate(const std::string& id) {
     JobEvent event =
         Message(truncated.empty() ? EventLevel::kInfo : EventLevel::kWarn,
                 absl::StrCat("file ", file, ": ", examples->size(), " examples, labels ",
-                             absl::StrJoin(data->labels.names(), ", "),
+                             absl::StrJoin(data->labels->names(), ", "),
                              truncated.empty() ? ""
                                                : absl::StrCat("; ", truncated.size(), " cut to ",
                                                               max_length, " tokens")));
@@ -517,8 +516,8 @@ void JobManager::Run(const std::string& id) {
   if (!data.ok()) return Fail(&job, "invalid_file", data.status());
 
   nn::BertClassifierOptions model_options;
-  model_options.num_labels = static_cast<int64_t>(data->labels.size());
-  model_options.labels = data->labels.names();
+  model_options.num_labels = static_cast<int64_t>(data->labels->size());
+  model_options.labels = data->labels->names();
   model_options.seed = job.seed;
   auto model = nn::BertForSequenceClassification::FromPretrained(base->folder, model_options);
   if (!model.ok()) return Fail(&job, "unsupported_model", model.status());

@@ -36,6 +36,7 @@ struct Registered {
 class Fixture {
  public:
   explicit Fixture(const fs::path& dir) : dir_(dir) {
+    fs::create_directories(dir);
     auto store = JobStore::Open((dir / "jobs.sqlite").string());
     REQUIRE(store.ok());
     store_ = *std::move(store);
