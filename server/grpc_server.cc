@@ -49,7 +49,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const confi
 
 }  // namespace
 
-GrpcServer::GrpcServer(const engine::ModelRegistry* registry, Authorizer authorizer)
+GrpcServer::GrpcServer(engine::ModelRegistry* registry, Authorizer authorizer)
     : models_service_(registry, authorizer), inference_service_(registry, authorizer) {}
 
 GrpcServer::~GrpcServer() {
@@ -57,7 +57,7 @@ GrpcServer::~GrpcServer() {
 }
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const config::Config& full_config,
-                                                              const engine::ModelRegistry* registry,
+                                                              engine::ModelRegistry* registry,
                                                               GrpcServerOptions options) {
   const config::ServerConfig& config = full_config.server;
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
@@ -90,7 +90,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const config::Conf
 }
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::StartInProcess(
-    const engine::ModelRegistry* registry) {
+    engine::ModelRegistry* registry) {
   std::unique_ptr<GrpcServer> server(new GrpcServer(registry, {}));
   grpc::ServerBuilder builder;
   builder.RegisterService(&server->inference_service_);
