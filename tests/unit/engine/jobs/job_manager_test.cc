@@ -170,6 +170,20 @@ TEST_CASE("JobManager: a job goes from its files to a registered model", "[jobs]
   CHECK(*state == JobState::kSucceeded);
   REQUIRE(watcher->seen.size() == events.size() - 3);
   CHECK(watcher->seen.front() == 4);
+
+  // After a restart the result is served again; once deleted, it is not.
+  manager.reset();
+  auto again = std::make_shared<Registered>();
+  manager = f.Manager(again);
+  REQUIRE(again->models.size() == 1);
+  CHECK(again->models[0].first == done.fine_tuned_model);
+  REQUIRE(manager->ForgetModel(done.fine_tuned_model).ok());
+  CHECK(manager->ForgetModel("ft:minilm:topics:ftjob-unknown").code() ==
+        absl::StatusCode::kNotFound);
+  manager.reset();
+  auto after_delete = std::make_shared<Registered>();
+  manager = f.Manager(after_delete);
+  CHECK(after_delete->models.empty());
 }
 
 TEST_CASE("JobManager: a bad file fails the job while validating, naming the line",
