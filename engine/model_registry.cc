@@ -414,6 +414,21 @@ std::vector<ModelEntry> ModelRegistry::List() const {
   return entries;
 }
 
+bool ModelRegistry::InferenceBusy() const {
+  std::lock_guard lock(mutex_);
+  for (const Slot& slot : slots_) {
+    if (const auto& encoder = slot.entry.encoder) {
+      const EncoderQueueCounters c = encoder->counters();
+      if (c.queued + c.running > 0) return true;
+    }
+    if (const auto& decoder = slot.entry.decoder) {
+      const DecoderEngineCounters c = decoder->counters();
+      if (c.running + c.waiting > 0) return true;
+    }
+  }
+  return false;
+}
+
 absl::StatusOr<ModelEntry> ModelRegistry::Get(const std::string& name) const {
   std::lock_guard lock(mutex_);
   if (const Slot* slot = FindLocked(name); slot != nullptr) return slot->entry;

@@ -115,6 +115,10 @@ class ModelRegistry {
   // Configured models in configuration order, then run-time loads in the order they began.
   std::vector<ModelEntry> List() const;
 
+  // True while some model has inference requests queued or running (a fine-tuning job yields the
+  // CPU between its steps then).
+  bool InferenceBusy() const;
+
   // NOT_FOUND naming the known models when `name` is unknown. Any state: callers check it.
   absl::StatusOr<ModelEntry> Get(const std::string& name) const;
 
