@@ -9,6 +9,8 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "server/fmt_absl.h"
+#include "spdlog/spdlog.h"
 
 namespace trustformers::server {
 namespace {
@@ -49,9 +51,17 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const confi
 
 }  // namespace
 
-GrpcServer::GrpcServer(const engine::ModelRegistry* registry, Authorizer authorizer,
+GrpcServer::GrpcServer(engine::ModelRegistry* registry, Authorizer authorizer,
                        FineTuningBackend fine_tuning)
-    : models_service_(registry, authorizer),
+    : models_service_(registry, authorizer,
+                      [manager = fine_tuning.manager](const engine::ModelEntry& entry) {
+                        if (manager == nullptr || entry.origin != engine::ModelOrigin::kFineTuned) {
+                          return;
+                        }
+                        if (absl::Status s = manager->ForgetModel(entry.name); !s.ok()) {
+                          spdlog::warn("fine-tuning: {}", s.message());
+                        }
+                      }),
       inference_service_(registry, authorizer),
       fine_tuning_service_(std::move(fine_tuning), authorizer) {}
 
@@ -60,7 +70,7 @@ GrpcServer::~GrpcServer() {
 }
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const config::Config& full_config,
-                                                              const engine::ModelRegistry* registry,
+                                                              engine::ModelRegistry* registry,
                                                               GrpcServerOptions options) {
   const config::ServerConfig& config = full_config.server;
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
@@ -94,7 +104,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const config::Conf
 }
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::StartInProcess(
-    const engine::ModelRegistry* registry) {
+    engine::ModelRegistry* registry) {
   std::unique_ptr<GrpcServer> server(new GrpcServer(registry, {}, {}));
   grpc::ServerBuilder builder;
   builder.RegisterService(&server->inference_service_);

@@ -37,12 +37,12 @@ class GrpcServer {
   // names a certificate. UNAVAILABLE when the address cannot be bound (in use, no permission),
   // INVALID_ARGUMENT for unreadable TLS files. `registry` must outlive the server.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const config::Config& config,
-                                                           const engine::ModelRegistry* registry,
+                                                           engine::ModelRegistry* registry,
                                                            GrpcServerOptions options = {});
 
   // No listening port: callers reach it through InProcessChannel() only (the one-process CLI).
   static absl::StatusOr<std::unique_ptr<GrpcServer>> StartInProcess(
-      const engine::ModelRegistry* registry);
+      engine::ModelRegistry* registry);
 
   // A channel to this server that never leaves the process.
   std::shared_ptr<grpc::Channel> InProcessChannel();
@@ -64,8 +64,7 @@ class GrpcServer {
   void Shutdown(std::chrono::milliseconds grace);
 
  private:
-  GrpcServer(const engine::ModelRegistry* registry, Authorizer authorizer,
-             FineTuningBackend fine_tuning);
+  GrpcServer(engine::ModelRegistry* registry, Authorizer authorizer, FineTuningBackend fine_tuning);
 
   ModelsService models_service_;
   InferenceService inference_service_;

@@ -1,5 +1,8 @@
 #include "server/inference_service.h"
 
+#include <algorithm>
+#include <string_view>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "server/generate_conversion.h"
@@ -79,6 +82,18 @@ absl::StatusOr<std::shared_ptr<engine::EncoderEngine>> InferenceService::Encoder
   if (entry->encoder == nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat("model '", name, "' cannot ", task, ": it is not an encoder model"));
+  }
+  // A classifier loaded for one of its tasks only (LoadModel's `tasks`) refuses the other;
+  // zero-shot Classify on an embedding model (no head) stays allowed.
+  auto serves = [&](engine::ModelTask t) {
+    return std::find(entry->tasks.begin(), entry->tasks.end(), t) != entry->tasks.end();
+  };
+  const std::string_view asked(task);
+  if ((asked == "embed" && !serves(engine::ModelTask::kEmbed)) ||
+      (asked == "classify" && entry->encoder->can_classify() &&
+       !serves(engine::ModelTask::kClassify))) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model '", name, "' was loaded without the ", task, " task"));
   }
   return entry->encoder;
 }

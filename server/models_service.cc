@@ -1,7 +1,14 @@
 #include "server/models_service.h"
 
+#include <chrono>
+#include <utility>
+#include <vector>
+
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "server/fmt_absl.h"
 #include "server/status_mapping.h"
+#include "spdlog/spdlog.h"
 
 namespace trustformers::server {
 namespace {
@@ -32,6 +39,20 @@ v1::ModelTask TaskToProto(engine::ModelTask task) {
   return v1::MODEL_TASK_UNSPECIFIED;
 }
 
+absl::StatusOr<engine::ModelTask> TaskFromProto(int task) {
+  switch (task) {
+    case v1::MODEL_TASK_EMBED:
+      return engine::ModelTask::kEmbed;
+    case v1::MODEL_TASK_CLASSIFY:
+      return engine::ModelTask::kClassify;
+    case v1::MODEL_TASK_GENERATE:
+      return engine::ModelTask::kGenerate;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("LoadModel: 'tasks' holds ", task, ", which is not a task"));
+  }
+}
+
 }  // namespace
 
 void ToProto(const engine::ModelEntry& entry, v1::ModelInfo* out) {
@@ -47,6 +68,8 @@ void ToProto(const engine::ModelEntry& entry, v1::ModelInfo* out) {
   out->set_architecture(entry.architecture);
   out->set_device(entry.device);
   out->set_base_model(entry.base_model);
+  out->set_parent_model(entry.parent_model);
+  out->set_fine_tuning_job_id(entry.fine_tuning_job_id);
   out->set_memory_bytes(entry.weight_bytes);
   out->set_parameter_count(entry.parameter_count);
   out->set_max_context_tokens(static_cast<int32_t>(entry.max_context_tokens));
@@ -83,6 +106,88 @@ grpc::ServerUnaryReactor* ModelsService::GetModel(grpc::CallbackServerContext* c
   }
   absl::StatusOr<engine::ModelEntry> entry = registry_->Get(request->name());
   if (entry.ok()) ToProto(*entry, response);
+  return FinishUnary(context, entry.status());
+}
+
+ModelsService::~ModelsService() {
+  std::list<LoadThread> loads;
+  {
+    std::lock_guard lock(loads_mutex_);
+    loads.swap(loads_);
+  }
+  for (LoadThread& load : loads) load.thread.join();
+}
+
+grpc::ServerUnaryReactor* ModelsService::LoadModel(grpc::CallbackServerContext* context,
+                                                   const v1::LoadModelRequest* request,
+                                                   v1::ModelInfo* response) {
+  if (absl::Status s = AuthorizeCall(authorizer_, context); !s.ok()) {
+    return FinishUnary(context, s);
+  }
+  if (absl::Status s = engine::ValidateModelName(request->name()); !s.ok()) {
+    return FinishUnary(context,
+                       absl::InvalidArgumentError(absl::StrCat("LoadModel: ", s.message())));
+  }
+  if (request->path().empty()) {
+    return FinishUnary(context, absl::InvalidArgumentError("LoadModel: 'path' is required"));
+  }
+  engine::LoadModelOptions options;
+  options.device = request->device();
+  for (int task : request->tasks()) {
+    absl::StatusOr<engine::ModelTask> converted = TaskFromProto(task);
+    if (!converted.ok()) return FinishUnary(context, converted.status());
+    options.tasks.push_back(*converted);
+  }
+
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::lock_guard lock(loads_mutex_);
+  for (auto it = loads_.begin(); it != loads_.end();) {
+    if (!it->done) {
+      ++it;
+      continue;
+    }
+    it->thread.join();
+    it = loads_.erase(it);
+  }
+  LoadThread& load = loads_.emplace_back();
+  // The request and response stay valid until Finish; the thread marks itself done last.
+  load.thread = std::thread([this, &load, reactor, request, response, options] {
+    const auto started = std::chrono::steady_clock::now();
+    absl::StatusOr<engine::ModelEntry> entry =
+        registry_->LoadModel(request->name(), request->path(), options);
+    if (entry.ok()) {
+      spdlog::info(
+          "loaded model '{}' from {} in {:.1f} s", entry->name, entry->path,
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      ToProto(*entry, response);
+    } else {
+      spdlog::warn("LoadModel '{}' from {} failed: {}", request->name(), request->path(),
+                   entry.status().message());
+    }
+    reactor->Finish(ToGrpcStatus(entry.status()));
+    std::lock_guard done_lock(loads_mutex_);
+    load.done = true;
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ModelsService::UnloadModel(grpc::CallbackServerContext* context,
+                                                     const v1::UnloadModelRequest* request,
+                                                     v1::UnloadModelResponse* response) {
+  if (absl::Status s = AuthorizeCall(authorizer_, context); !s.ok()) {
+    return FinishUnary(context, s);
+  }
+  if (request->name().empty()) {
+    return FinishUnary(context, absl::InvalidArgumentError("UnloadModel: 'name' is required"));
+  }
+  absl::StatusOr<engine::ModelEntry> entry =
+      registry_->UnloadModel(request->name(), request->force());
+  if (entry.ok()) {
+    spdlog::info("unloading model '{}'{}: new requests are refused, calls in flight finish",
+                 entry->name, entry->base_model ? " (a base model, forced)" : "");
+    ToProto(*entry, response->mutable_model());
+    if (on_unloaded_) on_unloaded_(*entry);
+  }
   return FinishUnary(context, entry.status());
 }
 

@@ -96,7 +96,7 @@ training::LabelSpec LabelSpecFor(const Hyperparameters& h, const BaseModel& base
 }
 
 struct JobData {
-  std::optional<training::LabelSet> labels;  // LabelSet has no empty state
+  std::optional<training::LabelSet> labels;
   std::shared_ptr<const nn::Dataset> train;
   std::shared_ptr<const nn::Dataset> eval;
   std::vector<int64_t> truncated_train, truncated_eval;
@@ -138,6 +138,16 @@ absl::Status JobManager::Start() {
       std::lock_guard lock(mutex_);
       (state == JobState::kValidatingFiles ? to_validate_ : to_run_).push_back(job.id);
     }
+  }
+  // The results of earlier jobs, served again.
+  absl::StatusOr<std::vector<Job>> succeeded = store_->JobsInStates({JobState::kSucceeded});
+  if (!succeeded.ok()) return succeeded.status();
+  for (const Job& job : *succeeded) {
+    const fs::path folder = fs::path(options_.data_dir) / "jobs" / job.id / "model";
+    if (job.fine_tuned_model.empty() || !fs::exists(folder / "model.safetensors")) continue;
+    // A failure leaves the model unlisted; the finished job's log ends with its terminal state
+    // change, so nothing is added to it.
+    hooks_.register_model(job.fine_tuned_model, folder.string(), job.base_model).IgnoreError();
   }
   std::lock_guard lock(mutex_);
   threads_.emplace_back([this] { ValidationLoop(); });
@@ -276,8 +286,7 @@ absl::StatusOr<JobPage> JobManager::ListJobs(int page_size, const std::string& p
   if (page_size < 0) {
     return absl::InvalidArgumentError(absl::StrCat("page_size must be >= 0, got ", page_size));
   }
-  // ListJobsRequest: 0 means 20, above 100 means 100.
-  return store_->ListJobs(page_size == 0 ? 20 : std::min(page_size, 100), page_token, states);
+  return store_->ListJobs(page_size, page_token, states);  // 0: 20; over 100: 100
 }
 
 absl::StatusOr<Job> JobManager::CancelJob(const std::string& id) {
@@ -302,6 +311,23 @@ absl::StatusOr<Job> JobManager::CancelJob(const std::string& id) {
     watchers_.erase(it);
   }
   return job;
+}
+
+absl::Status JobManager::ForgetModel(const std::string& name) {
+  // The job id is the name's last field.
+  const size_t colon = name.rfind(':');
+  const std::string id = colon == std::string::npos ? name : name.substr(colon + 1);
+  absl::StatusOr<Job> job = store_->GetJob(id);
+  if (!job.ok() || job->fine_tuned_model != name) {
+    return absl::NotFoundError(absl::StrCat("no fine-tuning job produced model '", name, "'"));
+  }
+  std::error_code ec;
+  fs::remove_all(fs::path(options_.data_dir) / "jobs" / id / "model", ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot delete the folder of model '", name, "': ", ec.message()));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<JobState> JobManager::Watch(const std::string& job_id, int64_t after_sequence,

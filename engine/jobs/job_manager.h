@@ -12,7 +12,8 @@
 //
 // Crash safety: Start() looks at the store. Jobs left VALIDATING_FILES are validated again,
 // QUEUED ones queued again, and RUNNING ones resume from their newest complete checkpoint (the
-// Trainer's checkpoints are crash-safe), or fail with the reason when they cannot.
+// Trainer's checkpoints are crash-safe), or fail with the reason when they cannot. The models
+// of SUCCEEDED jobs are registered again (the registry lives in memory), unless deleted.
 //
 // Threads: every public method may be called from any thread. Watchers are called on the thread
 // that appended the event, under the manager's lock: they must only queue work.
@@ -105,6 +106,10 @@ class JobManager {
   absl::StatusOr<JobState> Watch(const std::string& job_id, int64_t after_sequence, bool follow,
                                  std::shared_ptr<JobWatcher> watcher);
   void Unwatch(const std::string& job_id, const JobWatcher* watcher);
+
+  // A fine-tuned model was deleted: its folder goes too, so a restart does not serve it again.
+  // NOT_FOUND when no job produced a model of that name.
+  absl::Status ForgetModel(const std::string& name);
 
   // "ft:<base>:<suffix>:<id>" (or without the suffix), as CreateJobRequest.suffix says.
   static std::string FineTunedModelName(const Job& job);

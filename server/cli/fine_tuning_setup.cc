@@ -1,7 +1,7 @@
 #include "server/cli/fine_tuning_setup.h"
 
+#include <algorithm>
 #include <filesystem>
-#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "config/config.h"
@@ -13,50 +13,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The options type of Registry::LoadModel(name, path, options).
-template <class Method>
-struct LoadOptionsOf;
-template <class Result, class Registry, class Name, class Path, class Options>
-struct LoadOptionsOf<Result (Registry::*)(Name, Path, Options)> {
-  using type = std::decay_t<Options>;
-};
-
-// ADAPTER, until ModelRegistry::LoadModel (branch wip-registry) is on main: registers a
-// finished job's folder through LoadModel as a fine-tuned model when this build's registry has
-// that method, and answers UNIMPLEMENTED when it does not (the job then fails with "internal").
-// Once LoadModel is on main, replace this template with the direct call it makes.
-template <class Registry>
-absl::Status RegisterFineTuned(Registry& registry, const std::string& name,
+// Serves a finished job's model folder as a fine-tuned model of `base_model`.
+absl::Status RegisterFineTuned(engine::ModelRegistry& registry, const std::string& name,
                                const std::string& folder, const std::string& base_model) {
-  if constexpr (requires { &Registry::LoadModel; }) {
-    using Options = typename LoadOptionsOf<decltype(&Registry::LoadModel)>::type;
-    Options options;
-    options.origin = decltype(options.origin)::kFineTuned;
-    options.parent_model = base_model;
-    // "ft:<base>:[<suffix>:]<job id>": the job id is the last field.
-    options.fine_tuning_job_id = name.substr(name.rfind(':') + 1);
-    return registry.LoadModel(name, folder, options).status();
-  } else {
-    (void)registry;
-    (void)folder;
-    (void)base_model;
-    return absl::UnimplementedError(
-        absl::StrCat("cannot serve fine-tuned model '", name,
-                     "': this build's model registry cannot load models at run time"));
-  }
-}
-
-// True while inference requests wait for the CPU (the runner then yields between its steps):
-// requests queued or being computed by an encoder, requests waiting for a decoder's batch.
-bool InferenceWaiting(const engine::ModelRegistry& registry) {
-  for (const engine::ModelEntry& entry : registry.List()) {
-    if (entry.encoder != nullptr) {
-      const engine::EncoderQueueCounters c = entry.encoder->counters();
-      if (c.queued > 0 || c.running > 0) return true;
-    }
-    if (entry.decoder != nullptr && entry.decoder->queued() > 0) return true;
-  }
-  return false;
+  engine::LoadModelOptions options;
+  options.origin = engine::ModelOrigin::kFineTuned;
+  options.parent_model = base_model;
+  // "ft:<base>:[<suffix>:]<job id>": the job id is the last field.
+  options.fine_tuning_job_id = name.substr(name.rfind(':') + 1);
+  return registry.LoadModel(name, folder, options).status();
 }
 
 }  // namespace
@@ -92,14 +57,12 @@ absl::StatusOr<jobs::BaseModel> ResolveBaseModel(const engine::ModelRegistry& re
 std::unique_ptr<FineTuningSetup> FineTuningSetup::Open(const config::Config& config,
                                                        engine::ModelRegistry* registry) {
   std::unique_ptr<FineTuningSetup> setup(new FineTuningSetup());
-  setup->registry_ = registry;
   if (!config.fine_tuning.enabled) {
     setup->unavailable_reason_ =
         "fine-tuning is turned off on this server (fine_tuning.enabled: false)";
     return setup;
   }
   const std::string data_dir = config::ResolvedFineTuningDir(config);
-  setup->data_dir_ = data_dir;
   auto off = [&](const absl::Status& status) {
     setup->unavailable_reason_ =
         absl::StrCat("fine-tuning is unavailable on this server: ", status.message());
@@ -141,7 +104,7 @@ std::unique_ptr<FineTuningSetup> FineTuningSetup::Open(const config::Config& con
                                     const std::string& base_model) {
     return RegisterFineTuned(*registry, name, folder, base_model);
   };
-  hooks.inference_waiting = [registry] { return InferenceWaiting(*registry); };
+  hooks.inference_waiting = [registry] { return registry->InferenceBusy(); };
   setup->manager_ = std::make_unique<jobs::JobManager>(options, setup->store_.get(),
                                                        setup->files_.get(), std::move(hooks));
   spdlog::info("fine-tuning: jobs and files in {}", data_dir);
@@ -161,22 +124,7 @@ server::FineTuningBackend FineTuningSetup::backend() const {
 
 void FineTuningSetup::Start() {
   if (manager_ == nullptr) return;
-  // Models of jobs that succeeded before this process started.
-  absl::StatusOr<std::vector<jobs::Job>> done = store_->JobsInStates({jobs::JobState::kSucceeded});
-  if (!done.ok()) {
-    spdlog::error("fine-tuning: cannot list finished jobs: {}", done.status().message());
-  } else {
-    for (const jobs::Job& job : *done) {
-      if (job.fine_tuned_model.empty()) continue;
-      const std::string folder = (fs::path(data_dir_) / "jobs" / job.id / "model").string();
-      if (!fs::exists(folder)) continue;
-      absl::Status s = RegisterFineTuned(*registry_, job.fine_tuned_model, folder, job.base_model);
-      if (!s.ok() && s.code() != absl::StatusCode::kAlreadyExists) {
-        spdlog::warn("fine-tuning: cannot serve {} from {}: {}", job.fine_tuned_model, folder,
-                     s.message());
-      }
-    }
-  }
+  // Recovers unfinished jobs and serves the models of jobs that succeeded before.
   if (absl::Status s = manager_->Start(); !s.ok()) {
     spdlog::error("fine-tuning: cannot start the job manager: {}", s.message());
   }

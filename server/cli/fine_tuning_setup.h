@@ -33,8 +33,8 @@ class FineTuningSetup {
   // For the gRPC service; the objects stay owned here.
   server::FineTuningBackend backend() const;
 
-  // Once the configured models are loaded: loads the models of jobs that succeeded before (they
-  // are not in the configuration), then starts the manager, which recovers unfinished jobs.
+  // Once the configured models are loaded: starts the manager, which serves the models of jobs
+  // that succeeded before (they are not in the configuration) and recovers unfinished jobs.
   void Start();
 
   // Stops the manager: running jobs stop at their next step and resume after a restart.
@@ -43,8 +43,6 @@ class FineTuningSetup {
  private:
   FineTuningSetup() = default;
 
-  engine::ModelRegistry* registry_ = nullptr;
-  std::string data_dir_;
   std::string unavailable_reason_;
   std::unique_ptr<jobs::JobStore> store_;
   std::unique_ptr<jobs::FileStore> files_;

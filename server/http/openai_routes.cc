@@ -175,6 +175,25 @@ void Embeddings(GrpcBridge* bridge, std::shared_ptr<HttpExchange> exchange) {
       });
 }
 
+// OpenAI's delete-model endpoint: unloads a run-time or fine-tuned model (never forced, so a base
+// model from the configuration is refused with 422). Answers once unloading began; calls in
+// flight finish on the model.
+void DeleteModel(GrpcBridge* bridge, std::shared_ptr<HttpExchange> exchange) {
+  v1::UnloadModelRequest request;
+  request.set_name(exchange->request().path_params.at("model"));
+  v1::Models::Stub::async_interface* models = bridge->models().async();
+  bridge->Unary<v1::UnloadModelRequest, v1::UnloadModelResponse>(
+      exchange, std::move(request),
+      [models](auto* context, auto* message, auto* response, auto done) {
+        models->UnloadModel(context, message, response, std::move(done));
+      },
+      [exchange](const grpc::Status& status, const v1::UnloadModelResponse& response) {
+        if (!status.ok()) return RespondError(*exchange, FromGrpcStatus(status));
+        RespondJson(*exchange, 200,
+                    openai::DumpJson(openai::DeletedModelJson(response.model().name())));
+      });
+}
+
 }  // namespace
 
 void AddOpenAiRoutes(Router& router, GrpcBridge* bridge) {
@@ -195,6 +214,8 @@ void AddOpenAiRoutes(Router& router, GrpcBridge* bridge) {
     bridge->GetModel(exchange, exchange->request().path_params.at("model"),
                      [](const v1::ModelInfo& r) { return openai::DumpJson(openai::ModelJson(r)); });
   });
+  router.Add("DELETE", "/v1/models/{model}",
+             [bridge](std::shared_ptr<HttpExchange> exchange) { DeleteModel(bridge, exchange); });
 }
 
 }  // namespace trustformers::server::http

@@ -1,7 +1,7 @@
 // The OpenAI-compatible routes: /v1/chat/completions, /v1/completions (streamed as server-sent
-// events or whole), /v1/embeddings and /v1/models, so the official SDKs work by changing only
-// their base URL. Conversions live in server/http/openai/; these handlers run them against the
-// gRPC services through the bridge.
+// events or whole), /v1/embeddings and /v1/models (list, get, delete), so the official SDKs work
+// by changing only their base URL. Conversions live in server/http/openai/; these handlers run
+// them against the gRPC services through the bridge.
 #pragma once
 
 #include "server/http/grpc_bridge.h"

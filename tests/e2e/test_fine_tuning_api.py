@@ -80,19 +80,6 @@ def client(server):
                          timeout=120)
 
 
-@pytest.fixture(scope="module")
-def runtime_loading(server):
-    """Whether this build's model registry loads models at run time (Models.LoadModel): the
-    fine-tuning service serves its results through it; without it a job ends FAILED "internal"
-    right after training."""
-    models = models_pb2_grpc.ModelsStub(server.channel)
-    try:
-        models.LoadModel(models_pb2.LoadModelRequest(), timeout=10)
-    except grpc.RpcError as e:
-        return e.code() != grpc.StatusCode.UNIMPLEMENTED
-    return True
-
-
 def upload(stub, data, purpose=ft.FILE_PURPOSE_FINE_TUNE, filename="data.jsonl", chunk=4096,
            declare=True, sha256=None, timeout=30):
     def requests():
@@ -150,7 +137,7 @@ def files(stub):
 
 
 @pytest.fixture(scope="module")
-def grpc_job(stub, files, runtime_loading):
+def grpc_job(stub, files):
     """The gRPC run: created, then watched live to its end (events collected)."""
     train, validation = files
     job = create(stub, train.id, validation.id, suffix="grpc")
@@ -175,8 +162,7 @@ def test_upload_stores_and_describes_the_file(stub, files):
     assert again.sha256 == train.sha256 and again.id != train.id
 
 
-def test_grpc_job_trains_to_succeeded_and_serves_the_model(server, stub, files, grpc_job,
-                                                            runtime_loading):
+def test_grpc_job_trains_to_succeeded_and_serves_the_model(server, stub, files, grpc_job):
     train, validation = files
     created, events = grpc_job
     assert created.id.startswith("ftjob-")
@@ -198,7 +184,7 @@ def test_grpc_job_trains_to_succeeded_and_serves_the_model(server, stub, files, 
     assert all(e.job_id == created.id and e.created_at.seconds > 0 for e in events)
     changes = [(e.state_change.from_state, e.state_change.to_state) for e in events
                if e.WhichOneof("payload") == "state_change"]
-    final = ft.JOB_STATE_SUCCEEDED if runtime_loading else ft.JOB_STATE_FAILED
+    final = ft.JOB_STATE_SUCCEEDED
     assert changes == [(ft.JOB_STATE_UNSPECIFIED, ft.JOB_STATE_VALIDATING_FILES),
                        (ft.JOB_STATE_VALIDATING_FILES, ft.JOB_STATE_QUEUED),
                        (ft.JOB_STATE_QUEUED, ft.JOB_STATE_RUNNING),
@@ -233,10 +219,6 @@ def test_grpc_job_trains_to_succeeded_and_serves_the_model(server, stub, files, 
     assert job.progress.epoch == pytest.approx(1.0)
     assert job.trained_tokens > 128
     assert [c.step for c in job.checkpoints] == [8]
-    if not runtime_loading:
-        assert job.error.code == "internal" and "cannot serve fine-tuned model" in \
-            job.error.message
-        pytest.skip("this build's model registry cannot load models at run time")
     assert not job.HasField("error")
     assert job.fine_tuned_model == f"ft:{BASE}:grpc:{job.id}"
 
@@ -296,7 +278,7 @@ def test_list_jobs_pages_newest_first(stub, grpc_job, files):
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_openai_sdk_end_to_end(server, client, runtime_loading):
+def test_openai_sdk_end_to_end(server, client, data_dir):
     train = client.files.create(file=("train.jsonl", TRAIN), purpose="fine-tune")
     assert train.object == "file" and train.purpose == "fine-tune"
     assert train.bytes == len(TRAIN) and train.filename == "train.jsonl"
@@ -319,7 +301,7 @@ def test_openai_sdk_end_to_end(server, client, runtime_loading):
         assert time.monotonic() < deadline, job
         time.sleep(0.2)
         job = client.fine_tuning.jobs.retrieve(job.id)
-    assert job.status == ("succeeded" if runtime_loading else "failed"), job
+    assert job.status == "succeeded", job
     assert job.finished_at >= job.created_at and job.trained_tokens > 0
 
     events = client.fine_tuning.jobs.list_events(job.id, limit=100).data
@@ -350,12 +332,19 @@ def test_openai_sdk_end_to_end(server, client, runtime_loading):
     # Cancelling an ended job returns it unchanged.
     assert client.fine_tuning.jobs.cancel(job.id).status == job.status
 
-    if not runtime_loading:
-        pytest.skip("this build's model registry cannot load models at run time")
     assert job.fine_tuned_model == f"ft:{BASE}:sdk:{job.id}"
     assert job.fine_tuned_model in [m.id for m in client.models.list().data]
     result = classify(server, job.fine_tuned_model, ["The oven was preheated for the bread."])
     assert result.classifications[0].labels[0].label in LABELS
+
+    # Deleting the fine-tuned model deletes its folder: a restart does not serve it again.
+    folder = data_dir / "jobs" / job.id / "model"
+    assert (folder / "model.safetensors").is_file()
+    assert client.models.delete(job.fine_tuned_model).deleted
+    assert job.fine_tuned_model not in [m.id for m in client.models.list().data]
+    assert not folder.exists()
+    with pytest.raises(openai.UnprocessableEntityError):  # base models are protected
+        client.models.delete(BASE)
 
 
 def test_rest_upload_streams_large_and_chunked_bodies(server, client):
@@ -571,7 +560,7 @@ def test_cancel_while_running_stops_training(stub, files):
 
 
 def test_restart_keeps_jobs_and_serves_the_fine_tuned_model(server, config_path, stub, files,
-                                                             grpc_job, runtime_loading):
+                                                             grpc_job):
     created, events = grpc_job
     before = stub.GetJob(ft.GetJobRequest(job_id=created.id), timeout=10)
     # A long job, followed while the server shuts down: the stream ends UNAVAILABLE (resume
@@ -611,8 +600,11 @@ def test_restart_keeps_jobs_and_serves_the_fine_tuned_model(server, config_path,
                             timeout=10).state == ft.JOB_STATE_RUNNING
         assert again.CancelJob(ft.CancelJobRequest(job_id=long_job.id),
                                timeout=10).state == ft.JOB_STATE_CANCELLED
-        if runtime_loading:
-            result = classify(restarted, before.fine_tuned_model, ["It rained all day."])
-            assert result.classifications[0].labels[0].label in LABELS
+        result = classify(restarted, before.fine_tuned_model, ["It rained all day."])
+        assert result.classifications[0].labels[0].label in LABELS
+        served = [m.name for m in models_pb2_grpc.ModelsStub(restarted.channel).ListModels(
+            models_pb2.ListModelsRequest(), timeout=10).models]
+        assert before.fine_tuned_model in served
+        assert not any(":sdk:" in name for name in served)  # deleted before the restart
     finally:
         restarted.close()

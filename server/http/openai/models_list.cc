@@ -8,6 +8,7 @@ nlohmann::json ModelJson(const v1::ModelInfo& model) {
                         {"created", model.state_changed_at().seconds()},
                         {"owned_by", "trustformers"}};
   if (model.max_context_tokens() > 0) out["max_model_len"] = model.max_context_tokens();
+  if (!model.parent_model().empty()) out["parent"] = model.parent_model();
   return out;
 }
 
@@ -17,6 +18,10 @@ nlohmann::json ModelListJson(const v1::ListModelsResponse& response) {
     if (model.state() != v1::MODEL_STATE_FAILED) data.push_back(ModelJson(model));
   }
   return {{"object", "list"}, {"data", std::move(data)}};
+}
+
+nlohmann::json DeletedModelJson(const std::string& name) {
+  return {{"id", name}, {"object", "model"}, {"deleted", true}};
 }
 
 }  // namespace trustformers::server::openai
