@@ -13,3 +13,4 @@ scripts/setup-ref-venv.sh
 "$build/venv/bin/python" bench/generate.py --build "$build" --markdown BENCHMARKS.md
 "$build/venv/bin/python" bench/batching.py --build "$build" --markdown BENCHMARKS.md
 "$build/venv/bin/python" bench/train.py --build "$build" --markdown BENCHMARKS.md
+"$build/venv/bin/python" bench/serve_while_training.py --build "$build" --markdown BENCHMARKS.md

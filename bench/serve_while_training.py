@@ -77,6 +77,16 @@ def main():
         grpc.channel_ready_future(channel).result(timeout=60)
         inference = inference_pb2_grpc.InferenceStub(channel)
         tuning = fine_tuning_pb2_grpc.FineTuningStub(channel)
+        ready_by = time.monotonic() + 120
+        while True:  # until the model is loaded
+            try:
+                inference.Embed(inference_pb2.EmbedRequest(model="minilm", inputs=[SENTENCE]),
+                                timeout=60)
+                break
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > ready_by:
+                    raise
+                time.sleep(0.2)
         for _ in range(20):  # warm up
             inference.Embed(inference_pb2.EmbedRequest(model="minilm", inputs=[SENTENCE]),
                             timeout=60)
