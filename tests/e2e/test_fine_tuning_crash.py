@@ -2,7 +2,8 @@
 checkpoint at step 6 is reported, the server restarts on the same data folder (where a torn
 checkpoint folder, as a kill during a checkpoint write leaves, is planted), and the job resumes
 from its last complete checkpoint to SUCCEEDED. Its final evaluation metrics and model bytes equal
-those of the same job run without interruption on another server, its event log kept every event
+those of the same job run without interruption on another server (whose model is also the one
+`trustformers finetune` trains in one process with the same seed), its event log kept every event
 from before the kill, and its uploaded files are intact."""
 
 import hashlib
@@ -11,7 +12,7 @@ import time
 
 from trustformers.v1 import fine_tuning_pb2 as ft, fine_tuning_pb2_grpc as ft_grpc
 
-from conftest import SOURCE_DIR, Server
+from conftest import SOURCE_DIR, Server, run_cli
 
 BASE = "all-minilm-l6-v2"
 LINES = (SOURCE_DIR / "tests" / "golden" / "bert_train" / "texts.jsonl").read_text().splitlines(
@@ -80,6 +81,18 @@ def test_kill_9_mid_training_resumes_to_the_same_result(tmp_path):
         straight_log = events(stub, straight.id)
     finally:
         straight_server.close()
+    straight_model = (tmp_path / "straight" / "jobs" / straight.id / "model" /
+                      "model.safetensors").read_bytes()
+
+    # The one-process `trustformers finetune` with the same seed and settings trains the same
+    # model, byte for byte (learning_rate_multiplier 4 is 2e-4; a job's weight decay is 0).
+    (tmp_path / "train.jsonl").write_bytes(TRAIN)
+    local = run_cli("finetune", "--base", BASE, "--train", str(tmp_path / "train.jsonl"),
+                    "--output", str(tmp_path / "local"), "--max-steps", "12", "--batch-size",
+                    "16", "--max-length", "48", "--seed", "11", "--learning-rate", "2e-4",
+                    "--weight-decay", "0", "--threads", "2", "-q", timeout=300)
+    assert local.returncode == 0, local.stderr
+    assert (tmp_path / "local" / "model.safetensors").read_bytes() == straight_model
 
     server, config = start(tmp_path, "crashed")
     try:
@@ -120,8 +133,6 @@ def test_kill_9_mid_training_resumes_to_the_same_result(tmp_path):
         assert done.progress.step == 12
         resumed_model = (tmp_path / "crashed" / "jobs" / job.id / "model" /
                          "model.safetensors").read_bytes()
-        straight_model = (tmp_path / "straight" / "jobs" / straight.id / "model" /
-                          "model.safetensors").read_bytes()
         assert len(resumed_model) > 80_000_000
         assert resumed_model == straight_model
         # The uploaded file is intact.
