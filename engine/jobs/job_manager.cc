@@ -465,6 +465,41 @@ absl::StatusOr<JobData> LoadJobData(const Job& job, const BaseModel& base,
   return data;
 }
 
+// The job's metrics as CSV, one row per logged step, from its durable event log (so a job
+// resumed after a crash has every step; a step logged twice keeps its latest values).
+std::string MetricsCsv(const std::vector<JobEvent>& events) {
+  struct Row {
+    std::optional<TrainingStep> train;
+    std::optional<Evaluation> eval;
+  };
+  std::map<int64_t, Row> rows;
+  for (const JobEvent& e : events) {
+    if (e.training_step) rows[e.training_step->step].train = e.training_step;
+    if (e.evaluation) rows[e.evaluation->step].eval = e.evaluation;
+  }
+  std::string csv =
+      "step,epoch,train_loss,learning_rate,grad_norm,samples_per_second,valid_loss,"
+      "valid_accuracy,valid_macro_f1\n";
+  auto metric = [](const std::optional<Evaluation>& eval, const char* name) -> std::string {
+    if (!eval) return "";
+    auto it = eval->metrics.find(name);
+    return it == eval->metrics.end() ? "" : absl::StrCat(it->second);
+  };
+  for (const auto& [step, row] : rows) {
+    const double epoch = row.train ? row.train->epoch : row.eval->epoch;
+    absl::StrAppend(&csv, step, ",", epoch, ",");
+    if (row.train) {
+      absl::StrAppend(&csv, row.train->loss, ",", row.train->learning_rate, ",",
+                      row.train->grad_norm, ",", row.train->samples_per_second);
+    } else {
+      csv += ",,,";
+    }
+    absl::StrAppend(&csv, ",", metric(row.eval, "loss"), ",", metric(row.eval, "accuracy"), ",",
+                    metric(row.eval, "macro_f1"), "\n");
+  }
+  return csv;
+}
+
 FileValidation Truncations(const std::string& file_id, const std::vector<int64_t>& lines,
                            int64_t max_length) {
   FileValidation v;
@@ -649,6 +684,11 @@ void JobManager::Run(const std::string& id) {
   if (absl::Status s = hooks_.register_model(name, model_dir, job.base_model);
       !s.ok() && s.code() != absl::StatusCode::kAlreadyExists) {
     return Fail(&job, "internal", s);
+  }
+  if (absl::StatusOr<std::vector<JobEvent>> log = store_->Events(id, 0, 0); log.ok()) {
+    absl::StatusOr<StoredFile> results =
+        files_->AddResultFile(absl::StrCat(id, "-metrics.csv"), MetricsCsv(*log));
+    if (results.ok()) job.result_files = {results->id};
   }
   job.fine_tuned_model = name;
   job.progress.step = result->global_step;

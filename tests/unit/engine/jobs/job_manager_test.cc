@@ -132,6 +132,14 @@ TEST_CASE("JobManager: a job goes from its files to a registered model", "[jobs]
   CHECK(done.fine_tuned_model == "ft:minilm:topics:" + created->id);
   CHECK(done.progress.step == 4);
   CHECK(done.trained_tokens > 0);
+  // The metrics CSV: a header and one row per logged step, the evaluation in the last.
+  REQUIRE(done.result_files.size() == 1);
+  {
+    auto file = f.store().GetFile(done.result_files[0]);
+    REQUIRE(file.ok());
+    CHECK(file->purpose == FilePurpose::kFineTuneResults);
+    CHECK(file->line_count == 5);
+  }
   CHECK_FALSE(done.checkpoints.empty());
   {
     std::lock_guard lock(registered->mutex);
