@@ -144,8 +144,9 @@ class FineTuningService::WatchReactor final : public grpc::ServerWriteReactor<v1
     if (!state.ok()) {
       outbox_.clear();
       finish_ = ToGrpcStatus(state.status());
-    } else if (!follow || jobs::IsTerminal(*state)) {
-      // Everything stored is queued; nothing more will come.
+    } else if ((!follow || jobs::IsTerminal(*state)) && !finish_.has_value()) {
+      // Everything stored is queued; nothing more will come (unless a shutdown already decided
+      // how the stream ends).
       finish_ = grpc::Status::OK;
     }
     PumpLocked();

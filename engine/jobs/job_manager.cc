@@ -119,7 +119,6 @@ absl::Status JobManager::Start() {
   {
     std::lock_guard lock(mutex_);
     if (started_) return absl::OkStatus();
-    started_ = true;
   }
   // Jobs a previous process left unfinished, oldest first.
   for (JobState state : {JobState::kRunning, JobState::kQueued, JobState::kValidatingFiles}) {
@@ -144,7 +143,8 @@ absl::Status JobManager::Start() {
   if (!succeeded.ok()) return succeeded.status();
   for (const Job& job : *succeeded) {
     const fs::path folder = fs::path(options_.data_dir) / "jobs" / job.id / "model";
-    if (job.fine_tuned_model.empty() || !fs::exists(folder / "model.safetensors")) continue;
+    std::error_code ec;
+    if (job.fine_tuned_model.empty() || !fs::exists(folder / "model.safetensors", ec)) continue;
     // A failure leaves the model unlisted; the finished job's log ends with its terminal state
     // change, so nothing is added to it.
     hooks_.register_model(job.fine_tuned_model, folder.string(), job.base_model).IgnoreError();
@@ -154,6 +154,7 @@ absl::Status JobManager::Start() {
   for (int i = 0; i < std::max(1, options_.max_running_jobs); ++i) {
     threads_.emplace_back([this] { RunnerLoop(); });
   }
+  started_ = true;  // only now: CreateJob answers UNAVAILABLE until jobs can run
   return absl::OkStatus();
 }
 
@@ -355,22 +356,66 @@ void JobManager::Unwatch(const std::string& job_id, const JobWatcher* watcher) {
   if (it->second.empty()) watchers_.erase(it);
 }
 
-bool JobManager::Record(const std::string& job_id, JobEvent event, Job* job) {
-  std::lock_guard lock(mutex_);
-  // Nothing is recorded for a job that has ended meanwhile (a CancelJob won the race).
-  absl::StatusOr<Job> current = store_->GetJob(job_id);
-  if (!current.ok() || IsTerminal(current->state)) return false;
+JobManager::Recorded JobManager::Record(const std::string& job_id, JobEvent event, Job* job) {
   event.job_id = job_id;
-  absl::StatusOr<JobEvent> stored = store_->AppendEvent(std::move(event), job);
-  if (!stored.ok()) return false;
-  auto it = watchers_.find(job_id);
-  if (it == watchers_.end()) return true;
-  for (const auto& watcher : it->second) watcher->OnEvent(*stored);
-  if (stored->state_change && IsTerminal(stored->state_change->to)) watchers_.erase(it);
-  return true;
+  for (int attempt = 0;; ++attempt) {
+    {
+      std::lock_guard lock(mutex_);
+      // Nothing is recorded for a job that has ended meanwhile (a CancelJob won the race).
+      absl::StatusOr<Job> current = store_->GetJob(job_id);
+      if (current.ok() && IsTerminal(current->state)) return Recorded::kEnded;
+      if (current.ok()) {
+        absl::StatusOr<JobEvent> stored = store_->AppendEvent(event, job);
+        if (stored.ok()) {
+          auto it = watchers_.find(job_id);
+          if (it == watchers_.end()) return Recorded::kYes;
+          for (const auto& watcher : it->second) watcher->OnEvent(*stored);
+          if (stored->state_change && IsTerminal(stored->state_change->to)) watchers_.erase(it);
+          return Recorded::kYes;
+        }
+        if (stored.status().code() == absl::StatusCode::kFailedPrecondition) {
+          return Recorded::kEnded;  // the store refuses to leave a terminal state
+        }
+      }
+    }
+    // A busy or full disk: try again shortly, then let the caller requeue the job.
+    if (attempt == 4) return Recorded::kStoreError;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+  }
 }
 
-bool JobManager::ChangeState(Job* job, JobState to, const std::string& reason, EventLevel level) {
+void JobManager::Requeue(const std::string& job_id, bool validation) {
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;  // picked up again at the next Start
+    (validation ? to_validate_ : to_run_).push_back(job_id);
+  }
+  wake_.notify_all();
+}
+
+void JobManager::Guarded(const std::string& job_id, bool validation) {
+  std::string code, message;
+  try {
+    if (validation) {
+      Validate(job_id);
+    } else {
+      Run(job_id);
+    }
+    return;
+  } catch (const std::bad_alloc&) {
+    code = "out_of_memory";
+    message = "the server ran out of memory; try a smaller batch_size or max_seq_length";
+  } catch (const std::exception& e) {
+    code = "internal";
+    message = std::string("internal error: ") + e.what();
+  }
+  absl::StatusOr<Job> job = store_->GetJob(job_id);
+  if (job.ok() && !IsTerminal(job->state)) Fail(&*job, code, absl::InternalError(message));
+}
+
+JobManager::Recorded JobManager::ChangeState(Job* job, JobState to, const std::string& reason,
+                                             EventLevel level) {
   const JobState from = job->state;
   job->state = to;
   if (to == JobState::kRunning && job->started_at_ms == 0) job->started_at_ms = NowMs();
@@ -409,7 +454,7 @@ void JobManager::ValidationLoop() {
       id = to_validate_.front();
       to_validate_.pop_front();
     }
-    Validate(id);
+    Guarded(id, /*validation=*/true);
   }
 }
 
@@ -424,7 +469,7 @@ void JobManager::RunnerLoop() {
       to_run_.pop_front();
       cancel_flags_[id] = std::make_shared<std::atomic<bool>>(false);
     }
-    Run(id);
+    Guarded(id, /*validation=*/false);
     std::lock_guard lock(mutex_);
     cancel_flags_.erase(id);
   }
@@ -531,7 +576,9 @@ void JobManager::Validate(const std::string& id) {
     validation.issues.push_back({training::ErrorLine(data.status()).value_or(0),
                                  std::string(data.status().message()), EventLevel::kError});
     event.file_validation = validation;
-    Record(id, std::move(event), nullptr);
+    if (Record(id, std::move(event), nullptr) == Recorded::kStoreError) {
+      return Requeue(id, /*validation=*/true);
+    }
     return Fail(&*job, "invalid_file", data.status());
   }
   const int64_t max_length = MaxSequenceLength(job->hyperparameters, base->max_sequence_length);
@@ -547,24 +594,33 @@ void JobManager::Validate(const std::string& id) {
                                                : absl::StrCat("; ", truncated.size(), " cut to ",
                                                               max_length, " tokens")));
     event.file_validation = Truncations(file, truncated, max_length);
-    if (!Record(id, std::move(event), nullptr)) return;
+    const Recorded recorded = Record(id, std::move(event), nullptr);
+    if (recorded == Recorded::kStoreError) return Requeue(id, /*validation=*/true);
+    if (recorded == Recorded::kEnded) return;
   }
-  if (ChangeState(&*job, JobState::kQueued, "files valid", EventLevel::kInfo)) {
-    {
+  switch (ChangeState(&*job, JobState::kQueued, "files valid", EventLevel::kInfo)) {
+    case Recorded::kYes: {
       std::lock_guard lock(mutex_);
       to_run_.push_back(id);
+      break;
     }
-    wake_.notify_all();
+    case Recorded::kStoreError:
+      return Requeue(id, /*validation=*/true);
+    case Recorded::kEnded:
+      return;
   }
+  wake_.notify_all();
 }
 
 void JobManager::Run(const std::string& id) {
   absl::StatusOr<Job> loaded = store_->GetJob(id);
   if (!loaded.ok() || IsTerminal(loaded->state)) return;
   Job job = *std::move(loaded);
-  if (job.state == JobState::kQueued &&
-      !ChangeState(&job, JobState::kRunning, "training started", EventLevel::kInfo)) {
-    return;
+  if (job.state == JobState::kQueued) {
+    const Recorded recorded =
+        ChangeState(&job, JobState::kRunning, "training started", EventLevel::kInfo);
+    if (recorded == Recorded::kStoreError) return Requeue(id, /*validation=*/false);
+    if (recorded == Recorded::kEnded) return;
   }
   // Per thread: inference threads keep the rest of the CPU.
   if (options_.train_threads > 0) backends::SetCpuThreads(options_.train_threads);
@@ -602,7 +658,8 @@ void JobManager::Run(const std::string& id) {
   double last_loss = 0.0;
   std::map<std::string, double> last_eval;
   int64_t last_eval_step = -1;
-  bool ended = false;  // the job ended meanwhile: stop
+  bool ended = false;        // the job ended meanwhile: stop
+  bool store_error = false;  // the store failed: stop and requeue
   training::TrainerHooks hooks;
   hooks.on_event = [&](const training::TrainerEvent& e) {
     using Kind = training::TrainerEvent::Kind;
@@ -656,9 +713,18 @@ void JobManager::Run(const std::string& id) {
       case Kind::kEnd:
         return;
     }
-    if (!Record(id, std::move(event), &job)) ended = true;
+    switch (Record(id, std::move(event), &job)) {
+      case Recorded::kYes:
+        break;
+      case Recorded::kEnded:
+        ended = true;
+        break;
+      case Recorded::kStoreError:
+        store_error = true;
+        break;
+    }
   };
-  hooks.should_stop = [&] { return ended || Cancelled(id); };
+  hooks.should_stop = [&] { return ended || store_error || Cancelled(id); };
   hooks.between_steps = [&] {
     if (!hooks_.inference_waiting) return;
     // Inference first: wait while requests queue for the CPU, up to max_yield_ms per step.
@@ -672,7 +738,10 @@ void JobManager::Run(const std::string& id) {
   absl::StatusOr<training::TrainResult> result = trainer.Train("latest");
   if (!result.ok()) {
     // Cancelled (recorded by CancelJob) or shutting down (resumes after the restart).
-    if (result.status().code() == absl::StatusCode::kCancelled) return;
+    if (result.status().code() == absl::StatusCode::kCancelled) {
+      if (store_error) Requeue(id, /*validation=*/false);  // resumes from its checkpoint
+      return;
+    }
     const bool diverged = absl::StrContains(result.status().message(), "training loss is");
     return Fail(&job, diverged ? "training_diverged" : "internal", result.status());
   }
@@ -681,6 +750,7 @@ void JobManager::Run(const std::string& id) {
     return Fail(&job, "storage_full", s);
   }
   const std::string name = FineTunedModelName(job);
+  if (Cancelled(id)) return;  // CancelJob recorded it: no model
   if (absl::Status s = hooks_.register_model(name, model_dir, job.base_model);
       !s.ok() && s.code() != absl::StatusCode::kAlreadyExists) {
     return Fail(&job, "internal", s);
@@ -693,8 +763,22 @@ void JobManager::Run(const std::string& id) {
   job.fine_tuned_model = name;
   job.progress.step = result->global_step;
   job.progress.eta_seconds = 0;
-  ChangeState(&job, JobState::kSucceeded, absl::StrCat("model ", name, " is ready"),
-              EventLevel::kInfo);
+  switch (ChangeState(&job, JobState::kSucceeded, absl::StrCat("model ", name, " is ready"),
+                      EventLevel::kInfo)) {
+    case Recorded::kYes:
+      return;
+    case Recorded::kStoreError:
+      // Run again: the Trainer finds its last checkpoint complete and only finishes.
+      return Requeue(id, /*validation=*/false);
+    case Recorded::kEnded: {
+      // Cancelled while it finished: no fine_tuned_model is produced.
+      if (hooks_.unregister_model) hooks_.unregister_model(name).IgnoreError();
+      std::error_code ec;
+      fs::remove_all(model_dir, ec);
+      for (const std::string& file : job.result_files) files_->Delete(file).IgnoreError();
+      return;
+    }
+  }
 }
 
 }  // namespace trustformers::jobs

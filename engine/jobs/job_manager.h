@@ -56,6 +56,8 @@ struct JobManagerHooks {
   std::function<absl::Status(const std::string& name, const std::string& folder,
                              const std::string& base_model)>
       register_model;
+  // Stops serving a model register_model served (a job cancelled while it finished). Optional.
+  std::function<absl::Status(const std::string& name)> unregister_model;
   // True while inference requests wait for the CPU: the runner then yields between steps.
   std::function<bool()> inference_waiting;
 };
@@ -119,11 +121,17 @@ class JobManager {
   void RunnerLoop();
   void Validate(const std::string& job_id);
   void Run(const std::string& job_id);
+  enum class Recorded { kYes, kEnded, kStoreError };
   // Appends an event (and the job row with it) unless the job has ended since; notifies the
-  // watchers. Returns false when the job had ended (nothing written).
-  bool Record(const std::string& job_id, JobEvent event, Job* job);
-  bool ChangeState(Job* job, JobState to, const std::string& reason, EventLevel level);
+  // watchers. kEnded: the job had ended, nothing written. kStoreError: the store failed (after
+  // retries); the caller puts the job back in its queue rather than losing it.
+  Recorded Record(const std::string& job_id, JobEvent event, Job* job);
+  Recorded ChangeState(Job* job, JobState to, const std::string& reason, EventLevel level);
   void Fail(Job* job, const std::string& code, const absl::Status& status);
+  // After a store error: back into its queue after a pause, to be picked up again.
+  void Requeue(const std::string& job_id, bool validation);
+  // Runs Validate / Run, failing the job instead of the process on an exception.
+  void Guarded(const std::string& job_id, bool validation);
   bool Cancelled(const std::string& job_id);
 
   JobManagerOptions options_;

@@ -304,6 +304,11 @@ absl::StatusOr<TrainResult> Trainer::Train(const std::string& resume_from_checkp
       emit(event);
     }
     if (a.save_steps > 0 && (state.global_step % a.save_steps == 0 || last)) {
+      // A run told to stop writes nothing more (saving prunes older checkpoints).
+      if (hooks_.should_stop && hooks_.should_stop()) {
+        return absl::CancelledError(
+            absl::StrCat("training stopped at step ", state.global_step, " of ", max_steps));
+      }
       TF_RETURN_IF_ERROR(save());
     }
   }

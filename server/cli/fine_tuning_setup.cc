@@ -104,6 +104,9 @@ std::unique_ptr<FineTuningSetup> FineTuningSetup::Open(const config::Config& con
                                     const std::string& base_model) {
     return RegisterFineTuned(*registry, name, folder, base_model);
   };
+  hooks.unregister_model = [registry](const std::string& name) {
+    return registry->UnloadModel(name, /*force=*/false).status();
+  };
   hooks.inference_waiting = [registry] { return registry->InferenceBusy(); };
   setup->manager_ = std::make_unique<jobs::JobManager>(options, setup->store_.get(),
                                                        setup->files_.get(), std::move(hooks));
