@@ -16,6 +16,7 @@
 #include "engine/training/text_dataset.h"
 #include "engine/training/trainer.h"
 #include "models/nn/bert_classifier.h"
+#include "models/nn/durable_file.h"
 #include "tokenizers/tokenizer.h"
 
 namespace trustformers::jobs {
@@ -650,6 +651,23 @@ void JobManager::Run(const std::string& id) {
   absl::StatusOr<training::TrainingArguments> args = TrainingArgumentsFor(
       job, (job_dir / "checkpoints").string(), data->eval != nullptr, steps_per_epoch);
   if (!args.ok()) return Fail(&job, "invalid_hyperparameters", args.status());
+  {
+    // The job's folders exist durably before anything in them is reported (a checkpoint's or
+    // the model's own writes sync only their own folder).
+    std::error_code ec;
+    fs::create_directories(job_dir / "checkpoints", ec);
+    if (ec) {
+      return Fail(&job, "storage_full",
+                  absl::InternalError(
+                      absl::StrCat("cannot create ", job_dir.string(), ": ", ec.message())));
+    }
+    for (const fs::path& folder :
+         {job_dir, job_dir.parent_path(), job_dir.parent_path().parent_path()}) {
+      if (absl::Status s = nn::SyncDirectory(folder.string()); !s.ok()) {
+        return Fail(&job, "storage_full", s);
+      }
+    }
+  }
   int64_t tokens_per_epoch = 0;
   for (size_t i = 0; i < data->train->size(); ++i) {
     tokens_per_epoch += static_cast<int64_t>(data->train->get(i).ids.size());
@@ -747,6 +765,9 @@ void JobManager::Run(const std::string& id) {
   }
   const std::string model_dir = (job_dir / "model").string();
   if (absl::Status s = (*model)->SavePretrained(model_dir); !s.ok()) {
+    return Fail(&job, "storage_full", s);
+  }
+  if (absl::Status s = nn::SyncDirectory(job_dir.string()); !s.ok()) {
     return Fail(&job, "storage_full", s);
   }
   const std::string name = FineTunedModelName(job);
