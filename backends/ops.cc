@@ -365,6 +365,19 @@ absl::StatusOr<Tensor> ConcatRows(const std::vector<Tensor>& parts) {
   return out;
 }
 
+namespace {
+// Taken before main, on the main thread: every thread's default.
+const int kProcessThreads = omp_get_max_threads();
+std::atomic<int> reserved_threads{0};
+}  // namespace
+
+CpuReservation::CpuReservation(int threads) : threads_(std::max(threads, 0)) {
+  reserved_threads += threads_;
+}
+CpuReservation::~CpuReservation() { reserved_threads -= threads_; }
+
+int InferenceCpuThreads() { return std::max(1, kProcessThreads - reserved_threads.load()); }
+
 void SetCpuThreads(int threads) { omp_set_num_threads(std::max(threads, 1)); }
 int CpuThreads() { return omp_get_max_threads(); }
 

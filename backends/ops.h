@@ -20,6 +20,22 @@ namespace trustformers::backends {
 void SetCpuThreads(int threads);
 int CpuThreads();
 
+// Cores held by training (a fine-tuning job on `threads` threads) while the guard lives, so
+// inference and training do not oversubscribe the same cores. Guards add up.
+class CpuReservation {
+ public:
+  explicit CpuReservation(int threads);
+  ~CpuReservation();
+  CpuReservation(const CpuReservation&) = delete;
+  CpuReservation& operator=(const CpuReservation&) = delete;
+
+ private:
+  int threads_;
+};
+// Threads an inference batch may use now: the process's threads less the reserved ones, at
+// least 1. Engine threads set it (SetCpuThreads) before each batch.
+int InferenceCpuThreads();
+
 // Row ranges of a packed batch: offsets.front() == 0, offsets.back() == T, non-decreasing.
 using SequenceOffsets = std::vector<int64_t>;
 

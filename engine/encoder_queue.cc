@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "backends/ops.h"
 
 namespace trustformers::engine {
 
@@ -87,6 +88,7 @@ void EncoderQueue::RunBatch(std::vector<Request>& batch) {
 }
 
 void EncoderQueue::RunLive(std::vector<Request>& batch, bool isolate_failures) {
+  backends::SetCpuThreads(backends::InferenceCpuThreads());  // cores a training job holds aside
   std::vector<Request*> live;
   for (Request& request : batch) {
     if (request.cancelled && request.cancelled()) {

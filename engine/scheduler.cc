@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "backends/ops.h"
 
 namespace trustformers::engine {
 namespace {
@@ -288,6 +289,7 @@ bool Scheduler::Step() {
   }
   const Clock::time_point started = Clock::now();
   std::vector<float> logits;
+  backends::SetCpuThreads(backends::InferenceCpuThreads());  // cores a training job holds aside
   const absl::Status ran = model_->ForwardBatch(steps, &logits);
   ++steps_;
   Observe(histograms_.step_seconds, Seconds(Clock::now() - started));

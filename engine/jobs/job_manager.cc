@@ -625,6 +625,8 @@ void JobManager::Run(const std::string& id) {
   }
   // Per thread: inference threads keep the rest of the CPU.
   if (options_.train_threads > 0) backends::SetCpuThreads(options_.train_threads);
+  // While it trains, inference batches use the other cores only.
+  const backends::CpuReservation cores(options_.train_threads);
   absl::StatusOr<BaseModel> base = hooks_.resolve_base_model(job.base_model);
   if (!base.ok()) return Fail(&job, "base_model_not_found", base.status());
   absl::StatusOr<std::unique_ptr<tokenizers::Tokenizer>> tokenizer =
