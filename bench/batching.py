@@ -35,7 +35,7 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from bench_report import machine_name, replace_section
+from bench_report import machine_name, replace_section_after
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = Path(os.environ.get("TRUSTFORMERS_HOME",
@@ -358,22 +358,6 @@ def table(rows, peer_name):
     return "\n".join(lines)
 
 
-def update_markdown(path, body):
-    path = Path(path)
-    text = path.read_text() if path.exists() else ""
-    if f"<!-- {SECTION}:start -->" not in text:
-        block = f"{HEADING}\n\n{EXPLANATION}\n\n<!-- {SECTION}:start -->\n<!-- {SECTION}:end -->"
-        anchor = "<!-- generate:end -->"
-        if anchor in text:
-            at = text.index(anchor) + len(anchor)
-            rest = text[at:].lstrip("\n")
-            text = f"{text[:at]}\n\n{block}\n" + (f"\n{rest}" if rest else "")
-        else:
-            text = f"{text.rstrip()}\n\n{block}\n"
-        path.write_text(text)
-    replace_section(path, SECTION, body)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build", default="build")
@@ -483,7 +467,9 @@ def main():
                   f"model threads for each. Made with `{command}` on "
                   f"{datetime.date.today():%Y-%m-%d}: {args.duration:g} s per point. "
                   f"Peer: {peer_name}.")
-        update_markdown(args.markdown, f"{header}\n\n{body}\n\n" + "\n\n".join(notes))
+        replace_section_after(args.markdown, SECTION, f"{HEADING}\n\n{EXPLANATION}",
+                              f"{header}\n\n{body}\n\n" + "\n\n".join(notes),
+                              after="generate")
 
 
 if __name__ == "__main__":

@@ -24,3 +24,22 @@ def replace_section(path, name, body):
     else:
         text += "\n" + section + "\n"
     path.write_text(text)
+
+
+def replace_section_after(path, name, preamble, body, after):
+    """replace_section, but a missing section is created with `preamble` (a heading and its
+    explanation, kept outside the markers) right after the section named `after` when that one
+    exists, so the benchmarks appear in a reading order rather than in the order first run."""
+    path = Path(path)
+    text = path.read_text() if path.exists() else ""
+    if f"<!-- {name}:start -->" not in text:
+        block = f"{preamble}\n\n<!-- {name}:start -->\n<!-- {name}:end -->"
+        anchor = f"<!-- {after}:end -->"
+        if anchor in text:
+            at = text.index(anchor) + len(anchor)
+            rest = text[at:].lstrip("\n")
+            text = f"{text[:at]}\n\n{block}\n" + (f"\n{rest}" if rest else "")
+        else:
+            text = f"{text.rstrip()}\n\n{block}\n"
+        path.write_text(text)
+    replace_section(path, name, body)

@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bench_report import machine_name, replace_section
+from bench_report import machine_name, replace_section_after
 from embed_peers import cpu_busy_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -295,22 +295,6 @@ def table(rows):
     return "\n".join(lines)
 
 
-def update_markdown(path, body):
-    path = Path(path)
-    text = path.read_text() if path.exists() else ""
-    if f"<!-- {SECTION}:start -->" not in text:
-        block = f"{HEADING}\n\n{EXPLANATION}\n\n<!-- {SECTION}:start -->\n<!-- {SECTION}:end -->"
-        anchor = "<!-- grpc_overhead:end -->"
-        if anchor in text:
-            at = text.index(anchor) + len(anchor)
-            rest = text[at:].lstrip("\n")
-            text = f"{text[:at]}\n\n{block}\n" + (f"\n{rest}" if rest else "")
-        else:
-            text = f"{text.rstrip()}\n\n{block}\n"
-        path.write_text(text)
-    replace_section(path, SECTION, body)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build", default="build")
@@ -418,7 +402,9 @@ def main():
                   f"{info['starlette']}, uvicorn {info['uvicorn']} "
                   f"({info['http'].removesuffix('_impl')}), "
                   f"torch {info['torch'].split('+')[0]}, transformers {info['transformers']}.")
-        update_markdown(args.markdown, f"{header}\n\n{body}\n\n" + "\n".join(notes))
+        replace_section_after(args.markdown, SECTION, f"{HEADING}\n\n{EXPLANATION}",
+                              f"{header}\n\n{body}\n\n" + "\n".join(notes),
+                              after="grpc_overhead")
 
 
 if __name__ == "__main__":
