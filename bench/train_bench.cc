@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
-#include "absl/strings/match.h"
 #include "backends/ops.h"
 #include "engine/training/text_dataset.h"
 #include "engine/training/trainer.h"
@@ -93,9 +92,7 @@ int main(int argc, char** argv) {
   if (!model.ok()) return Fail(model.status());
   std::vector<nn::Tensor> decay, no_decay;
   for (const auto& [name, p] : (*model)->named_parameters()) {
-    const bool exempt =
-        absl::StrContains(name, "bias") || absl::StrContains(name, "LayerNorm.weight");
-    (exempt ? no_decay : decay).push_back(p);
+    (training::UsesWeightDecay(name) ? decay : no_decay).push_back(p);
   }
   nn::AdamOptions adam;
   adam.lr = 5e-5;

@@ -23,11 +23,6 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Hugging Face's rule: biases and LayerNorm weights are not decayed.
-bool Decays(const std::string& name) {
-  return !absl::StrContains(name, "bias") && !absl::StrContains(name, "LayerNorm.weight");
-}
-
 absl::Status CheckLabels(const nn::Dataset& dataset, int64_t num_labels, const char* which) {
   for (size_t i = 0; i < dataset.size(); ++i) {
     const int64_t label = dataset.get(i).label;
@@ -40,6 +35,11 @@ absl::Status CheckLabels(const nn::Dataset& dataset, int64_t num_labels, const c
 }
 
 }  // namespace
+
+bool UsesWeightDecay(const std::string& parameter_name) {
+  return !absl::StrContains(parameter_name, "bias") &&
+         !absl::StrContains(parameter_name, "LayerNorm.weight");
+}
 
 nn::BertInputs ToBertInputs(const nn::TokenBatch& batch) {
   nn::BertInputs in;
@@ -93,8 +93,8 @@ absl::StatusOr<TrainResult> Trainer::Train(const std::string& resume_from_checkp
   std::vector<nn::Tensor> decay, no_decay;
   std::vector<std::pair<size_t, size_t>> slot(named.size());  // (group, index) per parameter
   for (size_t i = 0; i < named.size(); ++i) {
-    std::vector<nn::Tensor>& group = Decays(named[i].first) ? decay : no_decay;
-    slot[i] = {Decays(named[i].first) ? 0 : 1, group.size()};
+    std::vector<nn::Tensor>& group = UsesWeightDecay(named[i].first) ? decay : no_decay;
+    slot[i] = {UsesWeightDecay(named[i].first) ? 0 : 1, group.size()};
     group.push_back(named[i].second);
   }
   nn::AdamOptions adam_options;

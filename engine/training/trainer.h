@@ -92,6 +92,9 @@ class Trainer {
   TrainerHooks hooks_;
 };
 
+// Hugging Face's AdamW rule: biases and LayerNorm weights (by parameter name) get no weight decay.
+bool UsesWeightDecay(const std::string& parameter_name);
+
 // The padded batch as the model's inputs.
 nn::BertInputs ToBertInputs(const nn::TokenBatch& batch);
 
