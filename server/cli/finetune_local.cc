@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -10,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "backends/ops.h"
+#include "config/config.h"
 #include "engine/training/checkpoint.h"
 #include "engine/training/text_dataset.h"
 #include "engine/training/trainer.h"
@@ -23,17 +23,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A folder as given, else a model name under $TRUSTFORMERS_HOME (where `make fetch-models` puts
-// the default models).
+// A folder as given, else a model name under the default model folder ($TRUSTFORMERS_HOME or
+// ~/.cache/trustformers/models, where `make fetch-models` puts the default models).
 std::string ResolveBase(const std::string& base) {
   if (fs::is_directory(base)) return base;
-  const char* home = std::getenv("TRUSTFORMERS_HOME");
-  const fs::path models = home != nullptr && *home != '\0'
-                              ? fs::path(home)
-                              : fs::path(std::getenv("HOME") ? std::getenv("HOME") : "/") /
-                                    ".cache/trustformers/models";
-  if (fs::is_directory(models / base)) return (models / base).string();
-  return base;
+  const fs::path named = fs::path(config::ResolvedModelDir(config::Config{})) / base;
+  return fs::is_directory(named) ? named.string() : base;
 }
 
 std::string FormatDuration(double seconds) {
