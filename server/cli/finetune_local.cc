@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -11,10 +12,9 @@
 #include "backends/ops.h"
 #include "config/config.h"
 #include "engine/training/checkpoint.h"
+#include "engine/training/fine_tune.h"
 #include "engine/training/text_dataset.h"
 #include "engine/training/trainer.h"
-#include "models/nn/bert_classifier.h"
-#include "models/nn/durable_file.h"
 #include "nlohmann/json.hpp"
 #include "tokenizers/tokenizer.h"
 
@@ -121,18 +121,18 @@ int FinetuneLocally(const LocalFinetuneOptions& o) {
     train = training::LoadTextClassificationFile(o.train_path, **tokenizer, data_options);
     if (!train.ok()) return Fail(2, train.status());
   }
-  std::shared_ptr<const nn::Dataset> eval;
+  std::optional<training::TextClassificationData> eval;
   if (!o.eval_path.empty()) {
     training::TextDatasetOptions eval_options = data_options;
     eval_options.labels = train->labels.spec();
     absl::StatusOr<training::TextClassificationData> loaded =
         training::LoadTextClassificationFile(o.eval_path, **tokenizer, eval_options);
     if (!loaded.ok()) return Fail(2, loaded.status());
-    eval = loaded->dataset;
+    eval = *std::move(loaded);
   }
   if (!o.quiet) {
     std::cerr << absl::StrFormat("%d training examples", train->dataset->size())
-              << (eval ? absl::StrFormat(", %d evaluation examples", eval->size()) : "")
+              << (eval ? absl::StrFormat(", %d evaluation examples", eval->dataset->size()) : "")
               << absl::StrFormat(", %d labels (%s)", train->labels.size(),
                                  absl::StrJoin(train->labels.names(), ", "));
     if (!train->truncated_lines.empty()) {
@@ -141,14 +141,6 @@ int FinetuneLocally(const LocalFinetuneOptions& o) {
     }
     std::cerr << "\n";
   }
-
-  nn::BertClassifierOptions model_options;
-  model_options.num_labels = static_cast<int64_t>(train->labels.size());
-  model_options.labels = train->labels.names();
-  model_options.seed = o.seed;
-  model_options.dropout = o.dropout;
-  auto model = nn::BertForSequenceClassification::FromPretrained(base, model_options);
-  if (!model.ok()) return Fail(2, model.status());
 
   absl::StatusOr<training::EvalStrategy> strategy = training::ParseEvalStrategy(
       o.eval_strategy.empty() ? (eval ? "epoch" : "no") : o.eval_strategy);
@@ -180,20 +172,28 @@ int FinetuneLocally(const LocalFinetuneOptions& o) {
   ProgressBar bar(!o.quiet);
   training::TrainerHooks hooks;
   hooks.on_event = [&bar](const training::TrainerEvent& e) { bar(e); };
-  training::Trainer trainer(model->get(), *args, train->dataset, eval, hooks);
   if (o.resume == "latest" && training::LatestCheckpoint(args->output_dir).empty() && !o.quiet) {
     std::cerr << "no checkpoint under " << args->output_dir << ": starting from the beginning\n";
   }
-  absl::StatusOr<training::TrainResult> result = trainer.Train(o.resume);
+  training::FineTuneSpec spec;
+  spec.base_folder = base;
+  spec.output_folder = o.output_dir;
+  spec.args = *args;
+  spec.labels = train->labels.names();
+  spec.train = train->dataset;
+  if (eval) spec.eval = eval->dataset;
+  spec.seed = o.seed;
+  spec.dropout = o.dropout;
+  spec.resume = o.resume;
+  absl::StatusOr<training::TrainResult> result = training::FineTune(spec, hooks);
   if (!result.ok()) {
-    // Options and data the run cannot use are the caller's to fix (2); the rest failed (1).
+    // A model, options or data the run cannot use are the caller's to fix (2); the rest failed.
     const absl::StatusCode code = result.status().code();
-    const bool usage = code == absl::StatusCode::kInvalidArgument ||
-                       code == absl::StatusCode::kNotFound ||
-                       code == absl::StatusCode::kFailedPrecondition;
+    const bool usage =
+        code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound ||
+        code == absl::StatusCode::kFailedPrecondition || code == absl::StatusCode::kUnimplemented;
     return Fail(usage ? 2 : 1, result.status());
   }
-  if (absl::Status s = (*model)->SavePretrained(o.output_dir); !s.ok()) return Fail(1, s);
 
   nlohmann::json summary = {{"model", o.output_dir},
                             {"steps", result->global_step},
