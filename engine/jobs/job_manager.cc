@@ -12,10 +12,10 @@
 #include "absl/strings/str_join.h"
 #include "backends/ops.h"
 #include "engine/jobs/job_settings.h"
+#include "engine/training/fine_tune.h"
 #include "engine/training/line_error.h"
 #include "engine/training/text_dataset.h"
 #include "engine/training/trainer.h"
-#include "models/nn/bert_classifier.h"
 #include "models/nn/durable_file.h"
 #include "tokenizers/tokenizer.h"
 
@@ -636,13 +636,6 @@ void JobManager::Run(const std::string& id) {
   absl::StatusOr<JobData> data = LoadJobData(job, *base, **tokenizer, *files_, &failed_file);
   if (!data.ok()) return Fail(&job, "invalid_file", data.status());
 
-  nn::BertClassifierOptions model_options;
-  model_options.num_labels = static_cast<int64_t>(data->labels->size());
-  model_options.labels = data->labels->names();
-  model_options.seed = job.seed;
-  auto model = nn::BertForSequenceClassification::FromPretrained(base->folder, model_options);
-  if (!model.ok()) return Fail(&job, "unsupported_model", model.status());
-
   const Hyperparameters& h = job.hyperparameters;
   const int64_t batch = h.batch_size.value_or(kDefaultBatchSize);
   const int64_t accumulation = h.gradient_accumulation_steps.value_or(1);
@@ -754,20 +747,33 @@ void JobManager::Run(const std::string& id) {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   };
-  training::Trainer trainer(model->get(), *args, data->train, data->eval, hooks);
-  absl::StatusOr<training::TrainResult> result = trainer.Train("latest");
+  const std::string model_dir = (job_dir / "model").string();
+  training::FineTuneSpec spec;
+  spec.base_folder = base->folder;
+  spec.output_folder = model_dir;
+  spec.args = *args;
+  spec.labels = data->labels->names();
+  spec.train = data->train;
+  spec.eval = data->eval;
+  spec.seed = job.seed;
+  spec.resume = "latest";
+  absl::StatusOr<training::TrainResult> result = training::FineTune(spec, hooks);
   if (!result.ok()) {
+    const absl::Status& s = result.status();
     // Cancelled (recorded by CancelJob) or shutting down (resumes after the restart).
-    if (result.status().code() == absl::StatusCode::kCancelled) {
+    if (s.code() == absl::StatusCode::kCancelled) {
       if (store_error) Requeue(id, /*validation=*/false);  // resumes from its checkpoint
       return;
     }
-    const bool diverged = absl::StrContains(result.status().message(), "training loss is");
-    return Fail(&job, diverged ? "training_diverged" : "internal", result.status());
-  }
-  const std::string model_dir = (job_dir / "model").string();
-  if (absl::Status s = (*model)->SavePretrained(model_dir); !s.ok()) {
-    return Fail(&job, "storage_full", s);
+    const char* code =
+        absl::StrContains(s.message(), "training loss is") ? "training_diverged"
+        : s.code() == absl::StatusCode::kInvalidArgument ||
+                s.code() == absl::StatusCode::kUnimplemented
+            ? "unsupported_model"
+        : s.code() == absl::StatusCode::kPermissionDenied || s.code() == absl::StatusCode::kDataLoss
+            ? "storage_full"
+            : "internal";
+    return Fail(&job, code, s);
   }
   if (absl::Status s = nn::SyncDirectory(job_dir.string()); !s.ok()) {
     return Fail(&job, "storage_full", s);
