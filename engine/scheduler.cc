@@ -285,7 +285,8 @@ bool Scheduler::Step() {
   steps.reserve(planned.size());
   for (const Planned& p : planned) {
     steps.push_back({p.sequence->pending().subspan(0, static_cast<size_t>(p.count)),
-                     &p.sequence->kv(), p.all_logits});
+                     &p.sequence->kv(), p.all_logits,
+                     static_cast<int64_t>(p.sequence->request().prompt().size())});
   }
   const Clock::time_point started = Clock::now();
   std::vector<float> logits;

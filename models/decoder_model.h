@@ -42,6 +42,12 @@ class DecoderModel {
     SequenceKv* kv = nullptr;
     // Logits of every token ([tokens, vocab]) instead of the last one's ([vocab]).
     bool all_logits = false;
+    // How many leading positions of the sequence are its prompt (the rest were sampled), or -1
+    // when unknown. Models whose numbers follow llama.cpp's (LlamaModel) attend prompt rows in
+    // its prompt order and sampled rows in its one-token order whatever the step's shape, so a
+    // sequence recomputed after preemption or in other chunks gets the same bits back; unknown
+    // means by the step's shape (several rows: prompt order).
+    int64_t prompt_length = -1;
   };
 
   // Runs each step's tokens at positions kv->length() onward, appends their keys and values to

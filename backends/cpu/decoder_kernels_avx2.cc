@@ -1,14 +1,18 @@
-// AVX2 + FMA + F16C versions of decoder_ops.cc's inner loops; only this file is compiled with
-// those flags.
+// AVX2 + FMA + F16C versions of decoder_ops.cc's inner kernels; only this file is compiled with
+// those flags. They keep the scalar oracles' order of operations exactly: 16 lanes of ggml's
+// sums are two 8-float registers here (lanes 0-7 and 8-15).
 #include <immintrin.h>
 
 #include <cmath>
 #include <limits>
 
 #include "backends/cpu/decoder_kernels.h"
+#include "backends/cpu/exp_polynomial.h"
 
 namespace trustformers::backends::cpu {
 namespace {
+
+constexpr int64_t kLanes = 16;
 
 float HorizontalSum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -17,44 +21,157 @@ float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// The lane tree of 16 lanes held as (lanes 0-7, lanes 8-15).
+float LaneTree(__m256 low, __m256 high) { return HorizontalSum(_mm256_add_ps(low, high)); }
+
 __m256 LoadHalves(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
+__m256 RoundToHalves(__m256 x) {
+  return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+}
+
+// 2^n for whole n in [-126, 127], built in the exponent field.
+__m256 PowerOfTwo(__m256 n) {
+  const __m256i biased = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(biased, 23));
+}
+
+// exp_polynomial::Exp on 8 lanes. The scaling by 2^n is split in two so the first product stays
+// normal and exact and only the second rounds, which gives ldexp's single rounding for tiny
+// results too.
+__m256 Exp(__m256 x) {
+  namespace e = exp_polynomial;
+  const __m256 shift = _mm256_set1_ps(e::kShift);
+  const __m256 n = _mm256_sub_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(e::kLog2e), shift), shift);
+  const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(e::kLn2Low),
+                                    _mm256_fnmadd_ps(n, _mm256_set1_ps(e::kLn2High), x));
+  const __m256 u = _mm256_mul_ps(b, b);
+  const __m256 j = _mm256_fmadd_ps(
+      _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(e::kC5), b, _mm256_set1_ps(e::kC4)), u,
+                      _mm256_fmadd_ps(_mm256_set1_ps(e::kC3), b, _mm256_set1_ps(e::kC2))),
+      u, _mm256_fmadd_ps(_mm256_set1_ps(e::kC1), b, _mm256_set1_ps(1.0f)));
+  const __m256 first =
+      _mm256_min_ps(_mm256_max_ps(n, _mm256_set1_ps(-125.0f)), _mm256_set1_ps(127.0f));
+  const __m256 second = _mm256_sub_ps(n, first);
+  const __m256 scaled = _mm256_mul_ps(_mm256_mul_ps(j, PowerOfTwo(first)), PowerOfTwo(second));
+  const __m256 magnitude = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+  const __m256 out_of_range =
+      _mm256_cmp_ps(magnitude, _mm256_set1_ps(e::kLargestScale), _CMP_GT_OQ);
+  const __m256 limit = _mm256_and_ps(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_GT_OQ),
+                                     _mm256_set1_ps(std::numeric_limits<float>::infinity()));
+  return _mm256_blendv_ps(scaled, limit, out_of_range);
+}
+
+// A key row times the f16-rounded query, in decoder_ops.cc's KeyDot order.
+float KeyDot(const float* q16, const uint16_t* k, int64_t n, AttentionOrder order) {
+  if (n % kLanes != 0) order = AttentionOrder::kOneRow;
+  if (order == AttentionOrder::kManyRows) {
+    __m256 low = _mm256_setzero_ps(), high = _mm256_setzero_ps();
+    for (int64_t d = 0; d < n; d += kLanes) {
+      low = _mm256_fmadd_ps(LoadHalves(k + d), _mm256_loadu_ps(q16 + d), low);
+      high = _mm256_fmadd_ps(LoadHalves(k + d + 8), _mm256_loadu_ps(q16 + d + 8), high);
+    }
+    return LaneTree(low, high);
+  }
+  __m256 acc[4][2] = {};
+  const int64_t grouped = n - n % (4 * kLanes);
+  for (int64_t d = 0; d < grouped; d += 4 * kLanes) {
+    for (int g = 0; g < 4; ++g) {
+      for (int half = 0; half < 2; ++half) {
+        const int64_t i = d + g * kLanes + half * 8;
+        acc[g][half] = _mm256_fmadd_ps(LoadHalves(k + i), _mm256_loadu_ps(q16 + i), acc[g][half]);
+      }
+    }
+  }
+  __m256 sum[2];
+  for (int half = 0; half < 2; ++half) {
+    sum[half] = _mm256_add_ps(_mm256_add_ps(acc[0][half], acc[2][half]),
+                              _mm256_add_ps(acc[1][half], acc[3][half]));
+  }
+  double total = LaneTree(sum[0], sum[1]);
+  for (int64_t d = grouped; d < n; ++d) {
+    total += static_cast<double>(_cvtsh_ss(k[d]) * q16[d]);
+  }
+  return static_cast<float>(total);
+}
+
+// Eight outputs d .. d+7 of probs times the value rows, in decoder_ops.cc's OrderedSum order:
+// each lane (and group) accumulates its positions in turn, then the groups and the lane tree.
+void ValueBlock(const uint16_t* const* v_rows, int64_t offset, const float* probs, int64_t visible,
+                AttentionOrder order, float* out) {
+  const int64_t groups = order == AttentionOrder::kOneRow ? 4 : 1;
+  const int64_t stride = groups * kLanes;  // positions between two terms of one lane and group
+  __m256 lanes[kLanes];
+  for (int64_t l = 0; l < kLanes; ++l) {
+    __m256 group_sums[4];
+    for (int64_t g = 0; g < groups; ++g) {
+      __m256 acc = _mm256_setzero_ps();
+      for (int64_t s = g * kLanes + l; s < visible; s += stride) {
+        acc = _mm256_fmadd_ps(LoadHalves(v_rows[s] + offset), _mm256_set1_ps(probs[s]), acc);
+      }
+      group_sums[g] = acc;
+    }
+    lanes[l] = groups == 4 ? _mm256_add_ps(_mm256_add_ps(group_sums[0], group_sums[2]),
+                                           _mm256_add_ps(group_sums[1], group_sums[3]))
+                           : group_sums[0];
+  }
+  for (int64_t width = kLanes / 2; width >= 1; width /= 2) {
+    for (int64_t l = 0; l < width; ++l) lanes[l] = _mm256_add_ps(lanes[l], lanes[l + width]);
+  }
+  _mm256_storeu_ps(out, lanes[0]);
+}
+
 void Attend(const float* q, const uint16_t* const* k_rows, const uint16_t* const* v_rows,
-            int64_t offset, int64_t visible, int64_t head_dim, float scale, float* scores,
-            float* out) {
+            int64_t offset, int64_t visible, int64_t head_dim, float scale, AttentionOrder order,
+            float* scratch, float* out) {
+  float* q16 = scratch;
+  float* probs = scratch + head_dim;
+  for (int64_t d = 0; d < head_dim; d += 8) {
+    _mm256_storeu_ps(q16 + d, RoundToHalves(_mm256_loadu_ps(q + d)));
+  }
   float max_score = -std::numeric_limits<float>::infinity();
   for (int64_t s = 0; s < visible; ++s) {
-    const uint16_t* ks = k_rows[s] + offset;
-    // Two accumulators halve the dependency chain of the FMAs.
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int64_t d = 0;
-    for (; d + 16 <= head_dim; d += 16) {
-      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), LoadHalves(ks + d), a0);
-      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), LoadHalves(ks + d + 8), a1);
-    }
-    if (d < head_dim) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), LoadHalves(ks + d), a0);
-    scores[s] = HorizontalSum(_mm256_add_ps(a0, a1)) * scale;
-    max_score = std::max(max_score, scores[s]);
+    probs[s] = KeyDot(q16, k_rows[s] + offset, head_dim, order) * scale;
+    max_score = std::max(max_score, probs[s]);
   }
+  // Padding past the last position gives exp(-inf) = 0, as ggml's masked positions do.
+  const int64_t padded = (visible + kLanes - 1) / kLanes * kLanes;
+  for (int64_t s = visible; s < padded; ++s) probs[s] = -std::numeric_limits<float>::infinity();
+  const __m256 max = _mm256_set1_ps(max_score);
   double sum = 0;
-  for (int64_t s = 0; s < visible; ++s) {
-    scores[s] = std::exp(scores[s] - max_score);
-    sum += scores[s];
+  for (int64_t s = 0; s < padded; s += kLanes) {
+    const __m256 low = Exp(_mm256_sub_ps(_mm256_loadu_ps(probs + s), max));
+    const __m256 high = Exp(_mm256_sub_ps(_mm256_loadu_ps(probs + s + 8), max));
+    _mm256_storeu_ps(probs + s, low);
+    _mm256_storeu_ps(probs + s + 8, high);
+    sum += LaneTree(low, high);
   }
-  const float inverse = static_cast<float>(1.0 / sum);
+  const __m256 inverse = _mm256_set1_ps(static_cast<float>(1.0 / sum));
+  for (int64_t s = 0; s < padded; s += 8) {
+    _mm256_storeu_ps(probs + s, RoundToHalves(_mm256_mul_ps(_mm256_loadu_ps(probs + s), inverse)));
+  }
   for (int64_t d = 0; d < head_dim; d += 8) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t s = 0; s < visible; ++s) {
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[s]), LoadHalves(v_rows[s] + offset + d), acc);
-    }
-    _mm256_storeu_ps(out + d, _mm256_mul_ps(acc, _mm256_set1_ps(inverse)));
+    ValueBlock(v_rows, offset + d, probs, visible, order, out + d);
   }
+}
+
+void SwiGlu(float* gate, const float* up, int64_t n) {
+  const int64_t grouped = n - n % kLanes;
+#pragma omp parallel for schedule(static) if (n > (1 << 14))
+  for (int64_t i = 0; i < grouped; i += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256 silu = _mm256_div_ps(
+        g, _mm256_add_ps(_mm256_set1_ps(1.0f), Exp(_mm256_sub_ps(_mm256_setzero_ps(), g))));
+    _mm256_storeu_ps(gate + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
+  }
+  for (int64_t i = grouped; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
 }  // namespace
 
 AttendFn Avx2Attend() { return Attend; }
+SwiGluFn Avx2SwiGlu() { return SwiGlu; }
 
 }  // namespace trustformers::backends::cpu

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backends/cpu/decoder_kernels.h"
+#include "backends/cpu/exp_polynomial.h"
 #include "backends/tensor.h"
 
 namespace trustformers::backends::cpu {
@@ -26,46 +27,124 @@ const float* HalfTable() {
   return table.get();
 }
 
+float RoundToHalf(float x) { return HalfToFloat(FloatToHalf(x)); }
+
+// The sums follow ggml's AVX-512 lanes: kLanes partial sums reduced pairwise (l with l + 8, then
+// l + 4, l + 2, l + 1).
+constexpr int64_t kLanes = 16;
+
+float LaneTree(float* lanes) {
+  for (int64_t width = kLanes / 2; width >= 1; width /= 2) {
+    for (int64_t l = 0; l < width; ++l) lanes[l] += lanes[l + width];
+  }
+  return lanes[0];
+}
+
+// Partial sums of one output in either order: kOneRow keeps four groups of lanes, each taking 16
+// of every 64 terms, reduced as (0 + 2) + (1 + 3) before the lane tree; kManyRows one group.
+class OrderedSum {
+ public:
+  explicit OrderedSum(AttentionOrder order) : groups_(order == AttentionOrder::kOneRow ? 4 : 1) {}
+  // Adds a * b as term i (terms of one lane must arrive in increasing i).
+  void Add(int64_t i, float a, float b) {
+    float& lane = lanes_[(i / kLanes) % groups_][i % kLanes];
+    lane = std::fma(a, b, lane);
+  }
+  float Total() {
+    if (groups_ == 4) {
+      for (int64_t l = 0; l < kLanes; ++l) {
+        lanes_[0][l] = (lanes_[0][l] + lanes_[2][l]) + (lanes_[1][l] + lanes_[3][l]);
+      }
+    }
+    return LaneTree(lanes_[0]);
+  }
+
+ private:
+  int64_t groups_;
+  float lanes_[4][kLanes] = {};
+};
+
+// A key row times the f16-rounded query. The one-row kernel sums whole groups of 64 and adds the
+// rest in double; the many-row kernel needs a multiple of 16 (ggml falls back to the one-row
+// kernel otherwise).
+float KeyDot(const float* q16, const uint16_t* k, int64_t n, AttentionOrder order) {
+  const float* half = HalfTable();
+  if (n % kLanes != 0) order = AttentionOrder::kOneRow;
+  const int64_t grouped = order == AttentionOrder::kOneRow ? n - n % (4 * kLanes) : n;
+  OrderedSum sum(order);
+  for (int64_t d = 0; d < grouped; ++d) sum.Add(d, half[k[d]], q16[d]);
+  double total = sum.Total();
+  for (int64_t d = grouped; d < n; ++d) total += static_cast<double>(half[k[d]] * q16[d]);
+  return static_cast<float>(total);
+}
+
 // The scalar kernel: the oracle of the AVX2 one and the fallback.
 void AttendReference(const float* q, const uint16_t* const* k_rows, const uint16_t* const* v_rows,
-                     int64_t offset, int64_t visible, int64_t head_dim, float scale, float* scores,
-                     float* out) {
+                     int64_t offset, int64_t visible, int64_t head_dim, float scale,
+                     AttentionOrder order, float* scratch, float* out) {
   const float* half = HalfTable();
+  float* q16 = scratch;
+  float* probs = scratch + head_dim;
+  for (int64_t d = 0; d < head_dim; ++d) q16[d] = RoundToHalf(q[d]);
   float max_score = -std::numeric_limits<float>::infinity();
   for (int64_t s = 0; s < visible; ++s) {
-    const uint16_t* ks = k_rows[s] + offset;
-    float dot = 0;
-    for (int64_t d = 0; d < head_dim; ++d) dot += q[d] * half[ks[d]];
-    scores[s] = dot * scale;
-    max_score = std::max(max_score, scores[s]);
+    probs[s] = KeyDot(q16, k_rows[s] + offset, head_dim, order) * scale;
+    max_score = std::max(max_score, probs[s]);
   }
   double sum = 0;
-  for (int64_t s = 0; s < visible; ++s) {
-    scores[s] = std::exp(scores[s] - max_score);
-    sum += scores[s];
+  for (int64_t first = 0; first < visible; first += kLanes) {
+    float lanes[kLanes] = {};
+    for (int64_t l = 0; l < kLanes && first + l < visible; ++l) {
+      lanes[l] = probs[first + l] = exp_polynomial::Exp(probs[first + l] - max_score);
+    }
+    sum += LaneTree(lanes);
   }
-  const float inverse = static_cast<float>(1.0 / sum);
-  std::fill(out, out + head_dim, 0.0f);
-  for (int64_t s = 0; s < visible; ++s) {
-    const uint16_t* vs = v_rows[s] + offset;
-    for (int64_t d = 0; d < head_dim; ++d) out[d] += scores[s] * half[vs[d]];
+  const auto inverse = static_cast<float>(1.0 / sum);
+  for (int64_t s = 0; s < visible; ++s) probs[s] = RoundToHalf(probs[s] * inverse);
+  for (int64_t d = 0; d < head_dim; ++d) {
+    OrderedSum total(order);
+    for (int64_t s = 0; s < visible; ++s) total.Add(s, half[v_rows[s][offset + d]], probs[s]);
+    out[d] = total.Total();
   }
-  for (int64_t d = 0; d < head_dim; ++d) out[d] *= inverse;
+}
+
+// ggml_vec_swiglu's split: the polynomial exp on whole groups of 16, libm on the rest.
+void SwiGluReference(float* gate, const float* up, int64_t n) {
+  const int64_t grouped = n - n % kLanes;
+#pragma omp parallel for schedule(static) if (n > (1 << 14))
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = (i < grouped ? exp_polynomial::Silu(g) : g / (1.0f + std::exp(-g))) * up[i];
+  }
 }
 
 std::atomic<bool> force_reference{false};
 
-AttendFn AttendFor(int64_t head_dim) {
-  static const AttendFn fast = [] {
+bool HasAvx2() {
+  static const bool ok = [] {
     __builtin_cpu_init();
     // Every CPU with AVX2 also has F16C (it came a generation earlier on both Intel and AMD).
-    const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return ok ? Avx2Attend() : nullptr;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   }();
+  return ok;
+}
+
+AttendFn AttendFor(int64_t head_dim) {
+  static const AttendFn fast = HasAvx2() ? Avx2Attend() : nullptr;
   return fast != nullptr && head_dim % 8 == 0 && !force_reference ? fast : AttendReference;
 }
 
+SwiGluFn SwiGluKernel() {
+  static const SwiGluFn fast = HasAvx2() ? Avx2SwiGlu() : nullptr;
+  return fast != nullptr && !force_reference ? fast : SwiGluReference;
+}
+
 }  // namespace
+
+int64_t AttendScratchFloats(int64_t visible, int64_t head_dim) {
+  // The rounded query and the probabilities, padded to whole groups of lanes.
+  return head_dim + (visible + kLanes - 1) / kLanes * kLanes;
+}
 
 void UseReferenceDecoderKernels(bool reference) { force_reference = reference; }
 
@@ -98,8 +177,7 @@ void Rope(float* x, int64_t rows, int64_t stride, int64_t heads, int64_t head_di
       for (int64_t i = 0; i < pairs; ++i) {
         const float factor = params.freq_factors.empty() ? 1.0f : params.freq_factors[i];
         const float angle = params.freq_scale * (theta / factor);
-        cos_sin[2 * i] = std::cos(angle);
-        cos_sin[2 * i + 1] = std::sin(angle);
+        sincosf(angle, &cos_sin[2 * i + 1], &cos_sin[2 * i]);
         theta *= theta_scale;
       }
       float* row = x + r * stride;
@@ -110,8 +188,9 @@ void Rope(float* x, int64_t rows, int64_t stride, int64_t heads, int64_t head_di
           const int64_t b = params.style == RopeStyle::kInterleaved ? 2 * i + 1 : i + pairs;
           const float x0 = head[a], x1 = head[b];
           const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
-          head[a] = x0 * c - x1 * s;
-          head[b] = x0 * s + x1 * c;
+          // One product of each pair fused, as ggml's compiled kernel does.
+          head[a] = std::fma(x0, c, -(x1 * s));
+          head[b] = std::fma(x0, s, x1 * c);
         }
       }
     }
@@ -176,13 +255,15 @@ void CausalAttentionF16(std::span<const AttentionSequence<uint16_t>> sequences, 
   const AttentionItems<uint16_t> items(sequences, heads);
 #pragma omp parallel if (items.work() * head_dim > (1 << 15))
   {
-    std::vector<float> scores(static_cast<size_t>(items.longest()));
+    std::vector<float> scratch(static_cast<size_t>(AttendScratchFloats(items.longest(), head_dim)));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t i = 0; i < items.count(); ++i) {
       const auto [s, r, h] = items[i];
       attend(s->q + r * s->q_stride + h * head_dim, s->key_rows, s->value_rows,
-             (h / group) * head_dim, s->first_position + r + 1, head_dim, scale, scores.data(),
-             s->out + r * s->out_stride + h * head_dim);
+             (h / group) * head_dim, s->first_position + r + 1, head_dim, scale,
+             s->first_position + r < s->prompt_order_until ? AttentionOrder::kManyRows
+                                                           : AttentionOrder::kOneRow,
+             scratch.data(), s->out + r * s->out_stride + h * head_dim);
     }
   }
 }
@@ -233,12 +314,6 @@ void AddTo(float* x, const float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
-void SwiGlu(float* gate, const float* up, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > (1 << 14))
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-  }
-}
+void SwiGlu(float* gate, const float* up, int64_t n) { SwiGluKernel()(gate, up, n); }
 
 }  // namespace trustformers::backends::cpu

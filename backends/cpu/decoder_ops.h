@@ -1,9 +1,9 @@
 // The CPU operations of decoder-only transformers (Llama family) on raw float rows: RMS norm,
 // rotary position embeddings, causal attention over a half-precision KV cache, and SwiGLU.
-// Keys and values are cached as f16 (half the memory of f32, as llama.cpp's default cache);
-// everything else is f32 with f64 sums where a long reduction would lose precision. RMS norm and
-// the RoPE angles (stepped by repeated multiplication) are computed as ggml computes them, so
-// results stay as close to llama.cpp's as float arithmetic in another order allows.
+// Keys and values are cached as f16 (half the memory of f32, as llama.cpp's default cache).
+// RMS norm, RoPE, attention over f16 rows and SwiGLU round exactly as llama.cpp's CPU backend
+// does (docs/architecture.md, "llama.cpp's numerics"); the f32-cache attention of Hugging Face
+// checkpoints sums in double instead.
 #pragma once
 
 #include <cstdint>
@@ -51,6 +51,9 @@ struct AttentionSequence {
   const T* const* value_rows = nullptr;
   float* out = nullptr;
   int64_t out_stride = 0;
+  // Rows at positions before this sum in llama.cpp's prompt order, the others in its one-token
+  // order (AttentionOrder in decoder_kernels.h; f16 rows only).
+  int64_t prompt_order_until = 0;
 };
 
 // Every sequence of a batch in one parallel loop; each (sequence, row, head) is computed exactly

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <type_traits>
 
@@ -325,6 +326,16 @@ void AddBias(float* x, const float* bias, int64_t rows, int64_t n, int64_t strid
   }
 }
 
+// llama.cpp runs a prompt through its matrix kernels and each sampled token alone through its
+// dot-product kernels; their attention sums differ in order (cpu::AttentionOrder). Deciding by
+// position rather than by the step's shape keeps a sequence's bits whatever its chunking.
+int64_t PromptOrderUntil(const DecoderModel::SequenceStep& step) {
+  if (step.prompt_length < 0) {
+    return step.tokens.size() > 1 ? std::numeric_limits<int64_t>::max() : 0;
+  }
+  return step.prompt_length > 1 ? step.prompt_length : 0;  // a one-token prompt runs alone
+}
+
 }  // namespace
 
 absl::Status LlamaModel::ForwardBatch(std::span<const SequenceStep> steps,
@@ -407,8 +418,15 @@ absl::Status LlamaModel::ForwardBatch(std::span<const SequenceStep> steps,
           cpu::FloatsToHalves(k.data() + (row0 + r) * kv_width, kv_width, table.key(first + r));
           cpu::FloatsToHalves(v.data() + (row0 + r) * kv_width, kv_width, table.value(first + r));
         }
-        half_sequences[s] = {q.data() + row0 * h,         h, n, first, table.keys(), table.values(),
-                             attention.data() + row0 * h, h};
+        half_sequences[s] = {q.data() + row0 * h,
+                             h,
+                             n,
+                             first,
+                             table.keys(),
+                             table.values(),
+                             attention.data() + row0 * h,
+                             h,
+                             PromptOrderUntil(step)};
       } else {
         KvRowTable<float>& table = float_rows[s];
         table.Load(*step.kv, li, first + n);

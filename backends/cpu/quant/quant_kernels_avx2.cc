@@ -74,7 +74,8 @@ void DotQ4_1(const uint8_t* w, const uint8_t* a, int64_t a_stride, int64_t k, fl
              int64_t out_stride) {
   constexpr int64_t kW = sizeof(BlockQ4_1), kA = sizeof(ActBlockQ8_1);
   __m256 acc[M];
-  // Lane 1 sums m_w * s_a; [d_w, m_w] times [d_a, s_a] gives both products in one multiply.
+  // Lane 1 sums m_w * s_a with a fused multiply-add per block, as ggml's kernel is compiled;
+  // lane 0 of [d_w, m_w] times [d_a, s_a] is the block's scale.
   __m128 offsets[M];
   for (int i = 0; i < M; ++i) {
     acc[i] = _mm256_setzero_ps();
@@ -92,7 +93,7 @@ void DotQ4_1(const uint8_t* w, const uint8_t* a, int64_t a_stride, int64_t k, fl
       const __m128 products = _mm_mul_ps(dm, ds);
       acc[i] =
           _mm256_fmadd_ps(_mm256_broadcastss_ps(products), DotU8S8(q, Load256(ab + 8)), acc[i]);
-      offsets[i] = _mm_add_ps(offsets[i], products);
+      offsets[i] = _mm_fmadd_ps(dm, ds, offsets[i]);
     }
   }
   for (int i = 0; i < M; ++i) {

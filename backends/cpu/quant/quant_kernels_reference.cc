@@ -22,18 +22,21 @@ void Store(const Block& block, uint8_t* bytes) {
   std::memcpy(bytes, &block, sizeof(block));
 }
 
-// Scale of a block of 8-bit values: amax / 127, rounded through f16 when `half` (as ggml keeps
-// it), with the reciprocal of the unrounded scale used to quantize.
+// Scale of a block of 8-bit values: d = amax / 127, kept at f16 precision as ggml stores it. Values
+// are quantized with 127 / amax rather than 1 / d: the two differ in the last bit for some amax,
+// which moves values lying near a rounding boundary, and ggml's x86 quantizers (whose results our
+// logits are compared with) use 127 / amax.
 struct BlockScale {
-  float d;   // stored scale
-  float id;  // 1 / unrounded scale, 0 for an all-zero block
+  float d;          // stored scale
+  float unrounded;  // amax / 127 before the f16 rounding
+  float id;         // 127 / amax, 0 for an all-zero block
 };
 
-BlockScale ScaleFor(const float* x, int n, bool half) {
+BlockScale ScaleFor(const float* x, int n) {
   float amax = 0;
   for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
   const float d = amax / 127.0f;
-  return {half ? HalfToFloat(FloatToHalf(d)) : d, d != 0 ? 1.0f / d : 0.0f};
+  return {HalfToFloat(FloatToHalf(d)), d, amax != 0 ? 127.0f / amax : 0.0f};
 }
 
 int8_t Round8(float v) {
@@ -43,7 +46,7 @@ int8_t Round8(float v) {
 void QuantizeQ8_0(const float* x, int64_t k, uint8_t* out) {
   for (int64_t b = 0; b < k / kQK; ++b) {
     const float* xb = x + b * kQK;
-    const BlockScale scale = ScaleFor(xb, kQK, true);
+    const BlockScale scale = ScaleFor(xb, kQK);
     ActBlockQ8_0 block;
     block.d = scale.d;
     for (int i = 0; i < kQK; ++i) block.qs[i] = Round8(xb[i] * scale.id);
@@ -54,7 +57,7 @@ void QuantizeQ8_0(const float* x, int64_t k, uint8_t* out) {
 void QuantizeQ8_1(const float* x, int64_t k, uint8_t* out) {
   for (int64_t b = 0; b < k / kQK; ++b) {
     const float* xb = x + b * kQK;
-    const BlockScale scale = ScaleFor(xb, kQK, true);
+    const BlockScale scale = ScaleFor(xb, kQK);
     ActBlockQ8_1 block;
     block.d = scale.d;
     int sum = 0;
@@ -63,19 +66,30 @@ void QuantizeQ8_1(const float* x, int64_t k, uint8_t* out) {
       sum += block.qs[i];
     }
     // s multiplies the unrounded scale, as ggml computes it, then is kept at f16 precision.
-    const float unrounded = scale.id != 0 ? 1.0f / scale.id : 0.0f;
-    block.s = HalfToFloat(FloatToHalf(unrounded * static_cast<float>(sum)));
+    block.s = HalfToFloat(FloatToHalf(scale.unrounded * static_cast<float>(sum)));
     Store(block, out + b * static_cast<int64_t>(sizeof(block)));
   }
 }
 
+// Q8_K as ggml quantizes it: the scale comes from the first value of largest magnitude with its
+// sign flipped (iscale = -127 / max), so d is negative when that value is positive. The products
+// are the same either way; the rounding of values between steps is not.
 void QuantizeQ8_K(const float* x, int64_t k, uint8_t* out) {
   for (int64_t b = 0; b < k / kQK_K; ++b) {
     const float* xb = x + b * kQK_K;
-    const BlockScale scale = ScaleFor(xb, kQK_K, false);
-    ActBlockQ8_K block;
-    block.d = scale.d;
-    for (int i = 0; i < kQK_K; ++i) block.qs[i] = Round8(xb[i] * scale.id);
+    float amax = 0, max = 0;
+    for (int i = 0; i < kQK_K; ++i) {
+      if (std::fabs(xb[i]) > amax) {
+        amax = std::fabs(xb[i]);
+        max = xb[i];
+      }
+    }
+    ActBlockQ8_K block{};
+    if (amax != 0) {
+      const float iscale = -127.0f / max;
+      for (int i = 0; i < kQK_K; ++i) block.qs[i] = Round8(xb[i] * iscale);
+      block.d = 1.0f / iscale;
+    }
     for (int g = 0; g < kQK_K / 16; ++g) {
       int sum = 0;
       for (int i = 0; i < 16; ++i) sum += block.qs[16 * g + i];
