@@ -97,30 +97,63 @@ float KeyDot(const float* q16, const uint16_t* k, int64_t n, AttentionOrder orde
   return static_cast<float>(total);
 }
 
-// Eight outputs d .. d+7 of probs times the value rows, in decoder_ops.cc's OrderedSum order:
-// each lane (and group) accumulates its positions in turn, then the groups and the lane tree.
-void ValueBlock(const uint16_t* const* v_rows, int64_t offset, const float* probs, int64_t visible,
-                AttentionOrder order, float* out) {
+// kBlocks * 8 outputs of probs times the value rows, in decoder_ops.cc's OrderedSum order: each
+// lane (and group) accumulates its positions in turn. Each position's row is read once, by the
+// one chain it belongs to; the chains' sums go to `lanes` (16 rows of lanes_stride floats).
+template <int kBlocks>
+void LaneSums(const uint16_t* const* v_rows, int64_t offset, const float* probs, int64_t visible,
+              AttentionOrder order, float* lanes, int64_t lanes_stride) {
   const int64_t groups = order == AttentionOrder::kOneRow ? 4 : 1;
-  const int64_t stride = groups * kLanes;  // positions between two terms of one lane and group
-  __m256 lanes[kLanes];
+  const int64_t stride = groups * kLanes;  // positions between two terms of one chain
   for (int64_t l = 0; l < kLanes; ++l) {
-    __m256 group_sums[4];
+    float* lane = lanes + l * lanes_stride;
     for (int64_t g = 0; g < groups; ++g) {
-      __m256 acc = _mm256_setzero_ps();
+      __m256 acc[kBlocks];
+      for (int j = 0; j < kBlocks; ++j) acc[j] = _mm256_setzero_ps();
       for (int64_t s = g * kLanes + l; s < visible; s += stride) {
-        acc = _mm256_fmadd_ps(LoadHalves(v_rows[s] + offset), _mm256_set1_ps(probs[s]), acc);
+        const __m256 p = _mm256_set1_ps(probs[s]);
+        const uint16_t* row = v_rows[s] + offset;
+        for (int j = 0; j < kBlocks; ++j) {
+          acc[j] = _mm256_fmadd_ps(LoadHalves(row + 8 * j), p, acc[j]);
+        }
       }
-      group_sums[g] = acc;
+      // Groups combine as (0 + 2) + (1 + 3): 0 and 1 are kept, 2 and 3 added to them.
+      for (int j = 0; j < kBlocks; ++j) {
+        float* slot = lane + (g % 2 == 0 ? 0 : kBlocks * 8) + 8 * j;
+        _mm256_storeu_ps(slot, g < 2 ? acc[j] : _mm256_add_ps(_mm256_loadu_ps(slot), acc[j]));
+      }
     }
-    lanes[l] = groups == 4 ? _mm256_add_ps(_mm256_add_ps(group_sums[0], group_sums[2]),
-                                           _mm256_add_ps(group_sums[1], group_sums[3]))
-                           : group_sums[0];
+    if (groups == 4) {
+      for (int j = 0; j < kBlocks; ++j) {
+        _mm256_storeu_ps(lane + 8 * j, _mm256_add_ps(_mm256_loadu_ps(lane + 8 * j),
+                                                     _mm256_loadu_ps(lane + kBlocks * 8 + 8 * j)));
+      }
+    }
   }
-  for (int64_t width = kLanes / 2; width >= 1; width /= 2) {
-    for (int64_t l = 0; l < width; ++l) lanes[l] = _mm256_add_ps(lanes[l], lanes[l + width]);
+}
+
+// probs times the value rows for all head_dim outputs: lane sums of up to 64 outputs (8
+// registers) at a time, then the lane tree.
+void Values(const uint16_t* const* v_rows, int64_t offset, const float* probs, int64_t visible,
+            int64_t head_dim, AttentionOrder order, float* lanes, float* out) {
+  constexpr int64_t kLanesStride = 2 * 64;  // a chunk's groups 0 and 1
+  for (int64_t d0 = 0; d0 < head_dim;) {
+    const int64_t width = head_dim - d0 >= 64 ? 64 : 8;
+    if (width == 64) {
+      LaneSums<8>(v_rows, offset + d0, probs, visible, order, lanes, kLanesStride);
+    } else {
+      LaneSums<1>(v_rows, offset + d0, probs, visible, order, lanes, kLanesStride);
+    }
+    for (int64_t j = 0; j < width; j += 8) {
+      __m256 tree[kLanes];
+      for (int64_t l = 0; l < kLanes; ++l) tree[l] = _mm256_loadu_ps(lanes + l * kLanesStride + j);
+      for (int64_t w = kLanes / 2; w >= 1; w /= 2) {
+        for (int64_t l = 0; l < w; ++l) tree[l] = _mm256_add_ps(tree[l], tree[l + w]);
+      }
+      _mm256_storeu_ps(out + d0 + j, tree[0]);
+    }
+    d0 += width;
   }
-  _mm256_storeu_ps(out, lanes[0]);
 }
 
 void Attend(const float* q, const uint16_t* const* k_rows, const uint16_t* const* v_rows,
@@ -152,9 +185,7 @@ void Attend(const float* q, const uint16_t* const* k_rows, const uint16_t* const
   for (int64_t s = 0; s < padded; s += 8) {
     _mm256_storeu_ps(probs + s, RoundToHalves(_mm256_mul_ps(_mm256_loadu_ps(probs + s), inverse)));
   }
-  for (int64_t d = 0; d < head_dim; d += 8) {
-    ValueBlock(v_rows, offset + d, probs, visible, order, out + d);
-  }
+  Values(v_rows, offset, probs, visible, head_dim, order, probs + padded, out);
 }
 
 void SwiGlu(float* gate, const float* up, int64_t n) {

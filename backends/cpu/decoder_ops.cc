@@ -142,8 +142,9 @@ SwiGluFn SwiGluKernel() {
 }  // namespace
 
 int64_t AttendScratchFloats(int64_t visible, int64_t head_dim) {
-  // The rounded query and the probabilities, padded to whole groups of lanes.
-  return head_dim + (visible + kLanes - 1) / kLanes * kLanes;
+  // The rounded query, the probabilities padded to whole groups of lanes, and the AVX2 kernel's
+  // lane sums of 64 outputs (two groups' worth).
+  return head_dim + (visible + kLanes - 1) / kLanes * kLanes + kLanes * 2 * 64;
 }
 
 void UseReferenceDecoderKernels(bool reference) { force_reference = reference; }
