@@ -1,7 +1,9 @@
 // AVX2 + FMA + F16C quantized dot products. This file alone is compiled with those flags;
 // quant_matmul.cc calls it only after checking the CPU. Each kernel unpacks a weight block once
 // and multiplies it with up to kQuantTileRows activation rows: maddubs (u8 x s8 pairs to s16),
-// madd (to s32), one float conversion and one FMA per block and row.
+// madd (to s32), one float conversion and one FMA per block and row. quant_kernels_vnni.cc
+// compiles this file again with TF_QUANT_VNNI for CPUs with AVX-512 VNNI, where one vpdpbusd
+// does maddubs + madd (the same integers, so the same results).
 #include <immintrin.h>
 
 #include <cstring>
@@ -34,16 +36,23 @@ float Float(const uint8_t* bytes) {
 __m256i Load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // 16 bytes of nibbles to 32 bytes 0..15: low nibbles first (weights 0..15), then high ones.
+// The 16 bytes go to both halves in one load; the high half shifts right by 4 (per 32-bit lane,
+// the mask then drops what crossed between bytes).
 __m256i UnpackNibbles(const uint8_t* qs) {
-  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m128i mask = _mm_set1_epi8(0x0F);
-  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), mask), _mm_and_si128(raw, mask));
+  const __m256i both =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+  const __m256i shifted = _mm256_srlv_epi32(both, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4));
+  return _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F));
 }
 
 // Sum of u8 x s8 products in 8 lanes of s32, as floats.
 __m256 DotU8S8(__m256i u, __m256i s) {
+#if defined(TF_QUANT_VNNI)
+  return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s));
+#else
   const __m256i pairs = _mm256_maddubs_epi16(u, s);
   return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+#endif
 }
 
 // Signed x signed: maddubs wants its first operand unsigned, so move w's sign onto a.
@@ -316,13 +325,82 @@ void Tile(const uint8_t* w, const uint8_t* a, int64_t a_stride, int m, int64_t k
 
 #define TF_QUANT_TILE(kernel) Tile<kernel<1>, kernel<2>, kernel<3>, kernel<4>>
 
+// The activation quantizers of quant_kernels_reference.cc, 8 lanes at a time with the same
+// roundings: scale amax / 127 kept at f16, values times 127 / amax rounded to nearest even.
+struct BlockQuantized {
+  float d;  // f16-rounded scale
+  float unrounded;
+  int sum;  // of the 32 values
+};
+
+BlockQuantized QuantizeBlock(const float* x, int8_t* qs) {
+  __m256 v[4];
+  __m256 amax = _mm256_setzero_ps();
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int i = 0; i < 4; ++i) {
+    v[i] = _mm256_loadu_ps(x + 8 * i);
+    amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[i]));
+  }
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+  const float max = _mm_cvtss_f32(m4);
+  const float d = max / 127.0f;
+  const __m256 id = _mm256_set1_ps(max != 0 ? 127.0f / max : 0.0f);
+  __m256i q[4];
+  for (int i = 0; i < 4; ++i) {
+    q[i] = _mm256_cvtps_epi32(
+        _mm256_round_ps(_mm256_mul_ps(v[i], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  const __m256i sum4 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+  __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(sum4), _mm256_extracti128_si256(sum4, 1));
+  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0x4E));
+  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0xB1));
+  // int32 -> int16 -> int8 with saturation packs within 128-bit halves; the permute restores
+  // the order.
+  const __m256i packed =
+      _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+  _mm256_storeu_si256(
+      reinterpret_cast<__m256i*>(qs),
+      _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  return {_cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT)), d, _mm_cvtsi128_si32(sum)};
+}
+
+void QuantizeQ8_0(const float* x, int64_t k, uint8_t* out) {
+  for (int64_t b = 0; b < k / kQK; ++b) {
+    ActBlockQ8_0 block;
+    block.d = QuantizeBlock(x + b * kQK, block.qs).d;
+    std::memcpy(out + b * static_cast<int64_t>(sizeof(block)), &block, sizeof(block));
+  }
+}
+
+void QuantizeQ8_1(const float* x, int64_t k, uint8_t* out) {
+  for (int64_t b = 0; b < k / kQK; ++b) {
+    ActBlockQ8_1 block;
+    const BlockQuantized q = QuantizeBlock(x + b * kQK, block.qs);
+    block.d = q.d;
+    block.s =
+        _cvtsh_ss(_cvtss_sh(q.unrounded * static_cast<float>(q.sum), _MM_FROUND_TO_NEAREST_INT));
+    std::memcpy(out + b * static_cast<int64_t>(sizeof(block)), &block, sizeof(block));
+  }
+}
+
 }  // namespace
 
+#if defined(TF_QUANT_VNNI)
+const QuantKernelTable* Avx512VnniQuantKernels() {
+#else
 const QuantKernelTable* Avx2QuantKernels() {
-  // Activation quantization is a small share of the work (m * k against m * k * n): scalar.
+#endif
   static const QuantKernelTable table = [] {
-    QuantKernelTable t = ReferenceQuantKernels();
+    QuantKernelTable t = ReferenceQuantKernels();  // Q8_K quantization stays scalar
+#if defined(TF_QUANT_VNNI)
+    t.name = "avx2+vnni";
+#else
     t.name = "avx2";
+#endif
+    t.quantize_q8_0 = QuantizeQ8_0;
+    t.quantize_q8_1 = QuantizeQ8_1;
     t.dot_f32 = TF_QUANT_TILE(DotF32);
     t.dot_f16 = TF_QUANT_TILE(DotF16);
     t.dot_bf16 = TF_QUANT_TILE(DotBF16);

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <string_view>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "backends/cpu/quant/quant_kernels.h"
@@ -12,16 +14,29 @@
 namespace trustformers::backends::cpu {
 namespace {
 
-std::atomic<bool> force_reference{false};
-
-const QuantKernelTable& Kernels() {
-  static const QuantKernelTable* fast = [] {
+// The kernel tables this CPU runs, best first (the scalar one always last).
+const std::vector<const QuantKernelTable*>& Available() {
+  static const std::vector<const QuantKernelTable*> tables = [] {
+    std::vector<const QuantKernelTable*> t;
     __builtin_cpu_init();
     // Every CPU with AVX2 also has F16C (it came a generation earlier on both Intel and AMD).
-    const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return ok ? Avx2QuantKernels() : nullptr;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+      if (__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")) {
+        t.push_back(Avx512VnniQuantKernels());
+      }
+      t.push_back(Avx2QuantKernels());
+    }
+    t.push_back(&ReferenceQuantKernels());
+    return t;
   }();
-  return (fast != nullptr && !force_reference) ? *fast : ReferenceQuantKernels();
+  return tables;
+}
+
+std::atomic<const QuantKernelTable*> forced{nullptr};
+
+const QuantKernelTable& Kernels() {
+  const QuantKernelTable* table = forced.load(std::memory_order_relaxed);
+  return table != nullptr ? *table : *Available().front();
 }
 
 QuantDotFn DotFor(const QuantKernelTable& t, GgmlBlockType type) {
@@ -185,6 +200,21 @@ absl::Status QuantLinear(const float* x, int64_t m, int64_t ldx, const QuantMatr
 }
 
 const char* ActiveQuantKernels() { return Kernels().name; }
-void UseReferenceQuantKernels(bool reference) { force_reference = reference; }
+
+bool UseQuantKernels(std::string_view name) {
+  if (name.empty()) {
+    forced = nullptr;
+    return true;
+  }
+  for (const QuantKernelTable* table : Available()) {
+    if (table->name == name) {
+      forced = table;
+      return true;
+    }
+  }
+  return false;
+}
+
+void UseReferenceQuantKernels(bool reference) { UseQuantKernels(reference ? "reference" : ""); }
 
 }  // namespace trustformers::backends::cpu

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -55,8 +56,11 @@ absl::Status QuantMatmulMany(std::span<const QuantProduct> products,
 absl::Status QuantLinear(const float* x, int64_t m, int64_t ldx, const QuantMatrix& w, float* y,
                          int64_t ldy, std::vector<uint8_t>* scratch);
 
-// "avx2" or "reference": which kernels QuantMatmul runs.
+// "avx2+vnni", "avx2" or "reference": which kernels QuantMatmul runs (the best this CPU has,
+// unless a test chose).
 const char* ActiveQuantKernels();
+// Tests: run the named kernels (false when this CPU lacks them), or the best ones for "".
+bool UseQuantKernels(std::string_view name);
 // Tests: force the scalar kernels (true) or go back to the best available (false).
 void UseReferenceQuantKernels(bool reference);
 

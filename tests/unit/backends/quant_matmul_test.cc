@@ -142,8 +142,7 @@ TEST_CASE("quantized matmul equals float arithmetic up to the activation roundin
 }
 
 TEST_CASE("AVX2 quantized kernels equal the scalar ones", "[quant_matmul]") {
-  UseReferenceQuantKernels(false);
-  if (std::string(ActiveQuantKernels()) != "avx2") {
+  if (!UseQuantKernels("avx2")) {
     WARN("this CPU has no AVX2: only the scalar kernels exist to test");
     return;
   }
@@ -152,7 +151,7 @@ TEST_CASE("AVX2 quantized kernels equal the scalar ones", "[quant_matmul]") {
       CAPTURE(GgmlBlockTypeName(type), m);
       UseReferenceQuantKernels(true);
       const Product scalar = Multiply(type, m, 19, 768, 99);
-      UseReferenceQuantKernels(false);
+      UseQuantKernels("avx2");
       const Product fast = Multiply(type, m, 19, 768, 99);
       for (size_t i = 0; i < fast.y.size(); ++i) {
         CAPTURE(i, fast.y[i], scalar.y[i]);
@@ -161,6 +160,49 @@ TEST_CASE("AVX2 quantized kernels equal the scalar ones", "[quant_matmul]") {
       }
     }
   }
+  UseQuantKernels("");
+}
+
+// The vectorised activation quantizers and the VNNI dot products must not change a bit: the
+// decoder's logits are compared with llama.cpp's for equality.
+TEST_CASE("Vectorised kernels give the scalar quantization and the AVX2 products exactly",
+          "[quant_matmul]") {
+  if (!UseQuantKernels("avx2")) {
+    WARN("this CPU has no AVX2");
+    return;
+  }
+  std::mt19937 rng(11);
+  const int64_t k = 1536;
+  std::vector<float> x = RandomActivations(3 * k, rng);
+  x[5] = 0;  // a block of zeros, and values on a rounding tie
+  for (int i = 32; i < 64; ++i) x[static_cast<size_t>(i)] = 0;
+  x[64] = 127.0f;
+  x[65] = 0.5f;
+  x[66] = -1.5f;
+  for (const ActivationFormat format : {ActivationFormat::kQ8_0, ActivationFormat::kQ8_1}) {
+    std::vector<uint8_t> fast, scalar;
+    REQUIRE(QuantizeActivations(x.data(), 3, k, k, format, &fast).ok());
+    UseReferenceQuantKernels(true);
+    REQUIRE(QuantizeActivations(x.data(), 3, k, k, format, &scalar).ok());
+    UseQuantKernels("avx2");
+    CHECK(fast == scalar);
+  }
+  if (!UseQuantKernels("avx2+vnni")) {
+    WARN("this CPU has no AVX-512 VNNI");
+    UseQuantKernels("");
+    return;
+  }
+  for (const GgmlBlockType type : kTypes) {
+    for (const int64_t m : {1, 4, 7}) {
+      CAPTURE(GgmlBlockTypeName(type), m);
+      UseQuantKernels("avx2");
+      const Product avx2 = Multiply(type, m, 19, 768, 99);
+      UseQuantKernels("avx2+vnni");
+      const Product vnni = Multiply(type, m, 19, 768, 99);
+      CHECK(vnni.y == avx2.y);
+    }
+  }
+  UseQuantKernels("");
 }
 
 TEST_CASE("several products of one activation equal separate ones", "[quant_matmul]") {

@@ -56,7 +56,7 @@ constexpr double kLogitNoise = 1.0;
 TEST_CASE("SmolLM2 logits and greedy decoding match llama.cpp", "[llama]") {
   const auto model = LoadSmolLm2();
   const nlohmann::json golden = testing::ReadGolden("llama/reference.json");
-  const bool exact = std::string(backends::cpu::ActiveQuantKernels()) == "avx2";
+  const bool exact = std::string(backends::cpu::ActiveQuantKernels()) != "reference";
   double worst = 0;
   int identical = 0;
   std::string report;
