@@ -30,8 +30,12 @@ int64_t AttendScratchFloats(int64_t visible, int64_t head_dim);
 // on the last n % 16 (ggml's split).
 using SwiGluFn = void (*)(float* gate, const float* up, int64_t n);
 
+// f32 to f16, rounded to nearest even (new keys and values into the cache).
+using FloatsToHalvesFn = void (*)(const float* x, int64_t n, uint16_t* out);
+
 // nullptr when the build has no AVX2 version; attention needs head_dim to be a multiple of 8.
 AttendFn Avx2Attend();
 SwiGluFn Avx2SwiGlu();
+FloatsToHalvesFn Avx2FloatsToHalves();
 
 }  // namespace trustformers::backends::cpu

@@ -200,9 +200,21 @@ void SwiGlu(float* gate, const float* up, int64_t n) {
   for (int64_t i = grouped; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
+// F16C's conversion rounds to nearest even like FloatToHalf; NaNs stay NaNs (payload bits may
+// differ, which nothing reads).
+void FloatsToHalves(const float* x, int64_t n, uint16_t* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  }
+  for (; i < n; ++i) out[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
 }  // namespace
 
 AttendFn Avx2Attend() { return Attend; }
 SwiGluFn Avx2SwiGlu() { return SwiGlu; }
+FloatsToHalvesFn Avx2FloatsToHalves() { return FloatsToHalves; }
 
 }  // namespace trustformers::backends::cpu

@@ -163,42 +163,55 @@ void RmsNorm(const float* x, const float* weight, float epsilon, int64_t rows, i
   }
 }
 
-void Rope(float* x, int64_t rows, int64_t stride, int64_t heads, int64_t head_dim,
-          const int32_t* positions, const RopeParams& params) {
+std::vector<float> RopeAngles(const int32_t* positions, int64_t rows, const RopeParams& params) {
   const int64_t pairs = params.rotary_dims / 2;
   const float theta_scale =
       std::pow(params.freq_base, -2.0f / static_cast<float>(params.rotary_dims));
-#pragma omp parallel if (rows * heads * pairs > (1 << 14))
-  {
-    std::vector<float> cos_sin(static_cast<size_t>(2 * pairs));
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      // The angle of pair i is position * base^(-2i/d), stepped by repeated multiplication.
-      float theta = static_cast<float>(positions[r]);
+  std::vector<float> cos_sin(static_cast<size_t>(rows * 2 * pairs));
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = cos_sin.data() + r * 2 * pairs;
+    // The angle of pair i is position * base^(-2i/d), stepped by repeated multiplication.
+    float theta = static_cast<float>(positions[r]);
+    for (int64_t i = 0; i < pairs; ++i) {
+      const float factor = params.freq_factors.empty() ? 1.0f : params.freq_factors[i];
+      const float angle = params.freq_scale * (theta / factor);
+      sincosf(angle, &row[2 * i + 1], &row[2 * i]);
+      theta *= theta_scale;
+    }
+  }
+  return cos_sin;
+}
+
+void Rope(float* x, int64_t rows, int64_t stride, int64_t heads, int64_t head_dim,
+          const float* angles, const RopeParams& params) {
+  const int64_t pairs = params.rotary_dims / 2;
+#pragma omp parallel for schedule(static) if (rows * heads * pairs > (1 << 14))
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* cos_sin = angles + r * 2 * pairs;
+    float* row = x + r * stride;
+    for (int64_t h = 0; h < heads; ++h) {
+      float* head = row + h * head_dim;
       for (int64_t i = 0; i < pairs; ++i) {
-        const float factor = params.freq_factors.empty() ? 1.0f : params.freq_factors[i];
-        const float angle = params.freq_scale * (theta / factor);
-        sincosf(angle, &cos_sin[2 * i + 1], &cos_sin[2 * i]);
-        theta *= theta_scale;
-      }
-      float* row = x + r * stride;
-      for (int64_t h = 0; h < heads; ++h) {
-        float* head = row + h * head_dim;
-        for (int64_t i = 0; i < pairs; ++i) {
-          const int64_t a = params.style == RopeStyle::kInterleaved ? 2 * i : i;
-          const int64_t b = params.style == RopeStyle::kInterleaved ? 2 * i + 1 : i + pairs;
-          const float x0 = head[a], x1 = head[b];
-          const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
-          // One product of each pair fused, as ggml's compiled kernel does.
-          head[a] = std::fma(x0, c, -(x1 * s));
-          head[b] = std::fma(x0, s, x1 * c);
-        }
+        const int64_t a = params.style == RopeStyle::kInterleaved ? 2 * i : i;
+        const int64_t b = params.style == RopeStyle::kInterleaved ? 2 * i + 1 : i + pairs;
+        const float x0 = head[a], x1 = head[b];
+        const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
+        // One product of each pair fused, as ggml's compiled kernel does.
+        head[a] = std::fma(x0, c, -(x1 * s));
+        head[b] = std::fma(x0, s, x1 * c);
       }
     }
   }
 }
 
+void Rope(float* x, int64_t rows, int64_t stride, int64_t heads, int64_t head_dim,
+          const int32_t* positions, const RopeParams& params) {
+  Rope(x, rows, stride, heads, head_dim, RopeAngles(positions, rows, params).data(), params);
+}
+
 void FloatsToHalves(const float* x, int64_t n, uint16_t* out) {
+  static const FloatsToHalvesFn fast = HasAvx2() ? Avx2FloatsToHalves() : nullptr;
+  if (fast != nullptr && !force_reference) return fast(x, n, out);
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
   for (int64_t i = 0; i < n; ++i) out[i] = FloatToHalf(x[i]);
 }
@@ -254,7 +267,7 @@ void CausalAttentionF16(std::span<const AttentionSequence<uint16_t>> sequences, 
   const AttendFn attend = AttendFor(head_dim);
   const int64_t group = heads / kv_heads;
   const AttentionItems<uint16_t> items(sequences, heads);
-#pragma omp parallel if (items.work() * head_dim > (1 << 15))
+#pragma omp parallel if (items.work() * head_dim > (1 << 12))
   {
     std::vector<float> scratch(static_cast<size_t>(AttendScratchFloats(items.longest(), head_dim)));
 #pragma omp for schedule(dynamic, 1)

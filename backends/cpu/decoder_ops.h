@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 namespace trustformers::backends::cpu {
 
@@ -30,8 +31,15 @@ struct RopeParams {
   std::span<const float> freq_factors;
 };
 
-// Rotates `heads` heads of head_dim floats in each of `rows` rows (rows `stride` floats apart);
-// row r is at position positions[r].
+// The cos and sin of every pair's angle at each of `rows` positions (rows * rotary_dims floats):
+// computed once per pass and shared by every layer's queries and keys.
+std::vector<float> RopeAngles(const int32_t* positions, int64_t rows, const RopeParams& params);
+
+// Rotates `heads` heads of head_dim floats in each of `rows` rows (rows `stride` floats apart)
+// by row r's angles (RopeAngles).
+void Rope(float* x, int64_t rows, int64_t stride, int64_t heads, int64_t head_dim,
+          const float* angles, const RopeParams& params);
+// The same with row r at position positions[r].
 void Rope(float* x, int64_t rows, int64_t stride, int64_t heads, int64_t head_dim,
           const int32_t* positions, const RopeParams& params);
 

@@ -382,6 +382,7 @@ absl::Status LlamaModel::ForwardBatch(std::span<const SequenceStep> steps,
   std::vector<cpu::AttentionSequence<float>> float_sequences(float_rows.size());
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  const std::vector<float> angles = cpu::RopeAngles(positions.data(), rows, c.rope);
   for (int64_t li = 0; li < c.layers; ++li) {
     const Layer& l = layers_[static_cast<size_t>(li)];
     cpu::RmsNorm(x.data(), l.attention_norm, c.rms_epsilon, rows, h, normed.data());
@@ -403,8 +404,8 @@ absl::Status LlamaModel::ForwardBatch(std::span<const SequenceStep> steps,
     AddBias(q.data(), l.q_bias, rows, h, h);
     AddBias(k.data(), l.k_bias, rows, kv_width, kv_width);
     AddBias(v.data(), l.v_bias, rows, kv_width, kv_width);
-    cpu::Rope(q.data(), rows, h, c.heads, c.head_dim, positions.data(), c.rope);
-    cpu::Rope(k.data(), rows, kv_width, c.kv_heads, c.head_dim, positions.data(), c.rope);
+    cpu::Rope(q.data(), rows, h, c.heads, c.head_dim, angles.data(), c.rope);
+    cpu::Rope(k.data(), rows, kv_width, c.kv_heads, c.head_dim, angles.data(), c.rope);
 
     // Each step's new keys and values go to its own sequence's rows; attention reads them back.
     for (size_t s = 0; s < steps.size(); ++s) {

@@ -1,6 +1,7 @@
 // The decoder operations against plain formulas, and the AVX2 attention against the scalar one.
 #include "backends/cpu/decoder_ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -134,6 +135,22 @@ TEST_CASE("Causal attention over an f16 cache with grouped heads", "[decoder_ops
     }
     // The order matters in the last bits (d = 24 has no prompt order: it is not a multiple of 16).
     if (d % 16 == 0) CHECK(results[0] != results[4]);
+  }
+  UseReferenceDecoderKernels(false);
+}
+
+TEST_CASE("FloatsToHalves gives FloatToHalf's bits from both kernels", "[decoder_ops]") {
+  std::mt19937 rng(5);
+  std::vector<float> x = Random(1003, rng, 3000.0f);
+  const float specials[] = {
+      0.0f,  -0.0f, 65504.0f, 65520.0f,  1.0f + 1.0f / 2048,
+      6e-8f, 3e-8f, 1e-10f,   -70000.0f, std::numeric_limits<float>::infinity()};
+  std::copy(std::begin(specials), std::end(specials), x.begin());
+  for (const bool reference : {true, false}) {
+    UseReferenceDecoderKernels(reference);
+    std::vector<uint16_t> out(x.size());
+    FloatsToHalves(x.data(), static_cast<int64_t>(x.size()), out.data());
+    for (size_t i = 0; i < x.size(); ++i) REQUIRE(out[i] == FloatToHalf(x[i]));
   }
   UseReferenceDecoderKernels(false);
 }
