@@ -30,6 +30,13 @@ int64_t AttendScratchFloats(int64_t visible, int64_t head_dim);
 // on the last n % 16 (ggml's split).
 using SwiGluFn = void (*)(float* gate, const float* up, int64_t n);
 
+// Rotates the first rotary_dims values of `heads` heads of head_dim in each of `rows` rows (rows
+// `stride` floats apart) by the rows' cos/sin pairs (angles: rows x rotary_dims), pairing
+// adjacent values (interleaved) or the two halves. Each pair's first output fuses its cos
+// product and its second output its sin product, as ggml's compiled kernel does.
+using RopeFn = void (*)(float* x, int64_t rows, int64_t stride, int64_t heads, int64_t head_dim,
+                        const float* angles, int64_t rotary_dims, bool interleaved);
+
 // f32 to f16, rounded to nearest even (new keys and values into the cache).
 using FloatsToHalvesFn = void (*)(const float* x, int64_t n, uint16_t* out);
 
@@ -37,5 +44,6 @@ using FloatsToHalvesFn = void (*)(const float* x, int64_t n, uint16_t* out);
 AttendFn Avx2Attend();
 SwiGluFn Avx2SwiGlu();
 FloatsToHalvesFn Avx2FloatsToHalves();
+RopeFn Avx2Rope();
 
 }  // namespace trustformers::backends::cpu

@@ -211,8 +211,46 @@ void FloatsToHalves(const float* x, int64_t n, uint16_t* out) {
   for (; i < n; ++i) out[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
+// Interleaved pairs four at a time: with x = [x0 x1 ...] and angles [c s ...], the outputs are
+// x0 * [c s] -/+ x1 * [s c], the first product fused (fmaddsub), the second rounded.
+void Rope(float* x, int64_t rows, int64_t stride, int64_t heads, int64_t head_dim,
+          const float* angles, int64_t rotary_dims, bool interleaved) {
+  const int64_t pairs = rotary_dims / 2;
+#pragma omp parallel for schedule(static) if (rows * heads * pairs > (1 << 14))
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* cos_sin = angles + r * rotary_dims;
+    for (int64_t h = 0; h < heads; ++h) {
+      float* head = x + r * stride + h * head_dim;
+      if (interleaved) {
+        int64_t d = 0;
+        for (; d + 8 <= rotary_dims; d += 8) {
+          const __m256 v = _mm256_loadu_ps(head + d);
+          const __m256 cs = _mm256_loadu_ps(cos_sin + d);
+          const __m256 swapped = _mm256_permute_ps(cs, 0xB1);  // [s c ...]
+          _mm256_storeu_ps(head + d,
+                           _mm256_fmaddsub_ps(_mm256_moveldup_ps(v), cs,
+                                              _mm256_mul_ps(_mm256_movehdup_ps(v), swapped)));
+        }
+        for (; d < rotary_dims; d += 2) {
+          const float x0 = head[d], x1 = head[d + 1], c = cos_sin[d], s = cos_sin[d + 1];
+          head[d] = std::fma(x0, c, -(x1 * s));
+          head[d + 1] = std::fma(x0, s, x1 * c);
+        }
+      } else {
+        for (int64_t i = 0; i < pairs; ++i) {
+          const float x0 = head[i], x1 = head[i + pairs];
+          const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
+          head[i] = std::fma(x0, c, -(x1 * s));
+          head[i + pairs] = std::fma(x0, s, x1 * c);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
+RopeFn Avx2Rope() { return Rope; }
 AttendFn Avx2Attend() { return Attend; }
 SwiGluFn Avx2SwiGlu() { return SwiGlu; }
 FloatsToHalvesFn Avx2FloatsToHalves() { return FloatsToHalves; }

@@ -184,6 +184,11 @@ std::vector<float> RopeAngles(const int32_t* positions, int64_t rows, const Rope
 
 void Rope(float* x, int64_t rows, int64_t stride, int64_t heads, int64_t head_dim,
           const float* angles, const RopeParams& params) {
+  static const RopeFn fast = HasAvx2() ? Avx2Rope() : nullptr;
+  const bool interleaved = params.style == RopeStyle::kInterleaved;
+  if (fast != nullptr && !force_reference) {
+    return fast(x, rows, stride, heads, head_dim, angles, params.rotary_dims, interleaved);
+  }
   const int64_t pairs = params.rotary_dims / 2;
 #pragma omp parallel for schedule(static) if (rows * heads * pairs > (1 << 14))
   for (int64_t r = 0; r < rows; ++r) {
@@ -192,8 +197,8 @@ void Rope(float* x, int64_t rows, int64_t stride, int64_t heads, int64_t head_di
     for (int64_t h = 0; h < heads; ++h) {
       float* head = row + h * head_dim;
       for (int64_t i = 0; i < pairs; ++i) {
-        const int64_t a = params.style == RopeStyle::kInterleaved ? 2 * i : i;
-        const int64_t b = params.style == RopeStyle::kInterleaved ? 2 * i + 1 : i + pairs;
+        const int64_t a = interleaved ? 2 * i : i;
+        const int64_t b = interleaved ? 2 * i + 1 : i + pairs;
         const float x0 = head[a], x1 = head[b];
         const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
         // One product of each pair fused, as ggml's compiled kernel does.

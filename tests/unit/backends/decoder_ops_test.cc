@@ -139,6 +139,30 @@ TEST_CASE("Causal attention over an f16 cache with grouped heads", "[decoder_ops
   UseReferenceDecoderKernels(false);
 }
 
+TEST_CASE("Rope gives the same bits from both kernels, in both pairings", "[decoder_ops]") {
+  std::mt19937 rng(9);
+  const int64_t rows = 5, heads = 3, head_dim = 64;
+  const std::vector<float> x = Random(static_cast<size_t>(rows * heads * head_dim), rng, 4.0f);
+  const int32_t positions[] = {0, 1, 17, 300, 8191};
+  for (const RopeStyle style : {RopeStyle::kInterleaved, RopeStyle::kHalves}) {
+    for (const int64_t rotary_dims : {int64_t{64}, int64_t{36}}) {
+      RopeParams params;
+      params.rotary_dims = rotary_dims;
+      params.freq_base = 100000.0f;
+      params.style = style;
+      std::vector<std::vector<float>> outs;
+      for (const bool reference : {true, false}) {
+        UseReferenceDecoderKernels(reference);
+        std::vector<float> y = x;
+        Rope(y.data(), rows, heads * head_dim, heads, head_dim, positions, params);
+        outs.push_back(y);
+      }
+      CHECK(outs[0] == outs[1]);
+    }
+  }
+  UseReferenceDecoderKernels(false);
+}
+
 TEST_CASE("FloatsToHalves gives FloatToHalf's bits from both kernels", "[decoder_ops]") {
   std::mt19937 rng(5);
   std::vector<float> x = Random(1003, rng, 3000.0f);
