@@ -24,7 +24,8 @@ double Seconds(Clock::time_point begin) {
 }
 
 // Best of `repeats` passes summing a buffer far larger than the caches, with every thread
-// reading its own share: the read bandwidth decoding can hope for.
+// reading its own share: the read bandwidth decoding can hope for. Each thread keeps 16
+// independent sums (vectorised), so the adds never limit the reading.
 double ReadBandwidthGbs(int repeats) {
   const size_t floats = size_t{1} << 28;  // 1 GiB
   std::vector<float> buffer(floats, 1.0f);
@@ -32,11 +33,14 @@ double ReadBandwidthGbs(int repeats) {
   for (int r = 0; r < repeats; ++r) {
     const Clock::time_point begin = Clock::now();
     float total = 0;
-#pragma omp parallel for reduction(+ : total) schedule(static)
-    for (size_t i = 0; i < floats; i += 16) {
-      float s = 0;
-      for (size_t j = 0; j < 16; ++j) s += buffer[i + j];
-      total += s;
+#pragma omp parallel reduction(+ : total)
+    {
+      float lanes[16] = {};
+#pragma omp for schedule(static)
+      for (size_t i = 0; i < floats; i += 16) {
+        for (size_t j = 0; j < 16; ++j) lanes[j] += buffer[i + j];
+      }
+      for (const float lane : lanes) total += lane;
     }
     const double seconds = Seconds(begin);
     if (total < 0) std::printf("impossible\n");
