@@ -34,6 +34,10 @@ for file in tests/fuzz/gguf_fuzzer.cc "${sources[@]}" $tokenizer_sources; do
   pairs+=("$src/$file" "$work/obj/${file//\//_}.o")
 done
 printf '%s\n' "${pairs[@]}" | xargs -P 2 -n 2 sh -c "$compiler ${flags[*]} $(pkg-config --cflags libutf8proc libpcre2-8) -c \"\$0\" -o \"\$1\""
+# The VNNI variant of the quantized kernels alone needs AVX-512 VL + VNNI to compile.
+vnni=backends/cpu/quant/quant_kernels_vnni.cc
+objects+=("$work/obj/${vnni//\//_}.o")
+$compiler "${flags[@]}" -mavx512vl -mavx512vnni -c "$src/$vnni" -o "${objects[-1]}"
 # shellcheck disable=SC2046
 clang++ "${flags[@]}" "${objects[@]}" $(pkg-config --libs libutf8proc libpcre2-8) -lsentencepiece \
   -labsl_status -labsl_statusor -labsl_strings -labsl_str_format_internal -labsl_int128 \
