@@ -14,7 +14,8 @@ sources=(models/loader/gguf.cc models/loader/mapped_file.cc models/loader/gguf_t
          models/llama/llama_config.cc models/llama/llama_model.cc models/kv_cache.cc
          models/decoder_model.cc
          backends/cpu/quant/quant_matmul.cc backends/cpu/quant/quant_kernels_reference.cc
-         backends/cpu/quant/quant_kernels_avx2.cc backends/cpu/quant/dequantize.cc
+         backends/cpu/quant/quant_kernels_avx2.cc backends/cpu/quant/quant_kernels_vnni.cc
+         backends/cpu/quant/dequantize.cc
          backends/cpu/decoder_ops.cc backends/cpu/decoder_kernels_avx2.cc backends/tensor.cc
          backends/dtype.cc)
 # No libprotobuf here to clash with: the SentencePiece shim is linked directly, not embedded.
@@ -34,10 +35,6 @@ for file in tests/fuzz/gguf_fuzzer.cc "${sources[@]}" $tokenizer_sources; do
   pairs+=("$src/$file" "$work/obj/${file//\//_}.o")
 done
 printf '%s\n' "${pairs[@]}" | xargs -P 2 -n 2 sh -c "$compiler ${flags[*]} $(pkg-config --cflags libutf8proc libpcre2-8) -c \"\$0\" -o \"\$1\""
-# The VNNI variant of the quantized kernels alone needs AVX-512 VL + VNNI to compile.
-vnni=backends/cpu/quant/quant_kernels_vnni.cc
-objects+=("$work/obj/${vnni//\//_}.o")
-$compiler "${flags[@]}" -mavx512vl -mavx512vnni -c "$src/$vnni" -o "${objects[-1]}"
 # shellcheck disable=SC2046
 clang++ "${flags[@]}" "${objects[@]}" $(pkg-config --libs libutf8proc libpcre2-8) -lsentencepiece \
   -labsl_status -labsl_statusor -labsl_strings -labsl_str_format_internal -labsl_int128 \

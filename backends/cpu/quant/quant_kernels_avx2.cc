@@ -11,6 +11,18 @@
 
 #include "backends/cpu/quant/quant_kernels.h"
 
+// The VNNI instructions are enabled for this file's own functions only, after the headers: an
+// inline function from a header compiled here with AVX-512 could otherwise be the copy the
+// linker keeps for the whole program, and fault on the many AVX2 CPUs without AVX-512.
+#if defined(TF_QUANT_VNNI)
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512vl,avx512vnni"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512vl,avx512vnni")
+#endif
+#endif
+
 namespace trustformers::backends::cpu {
 namespace {
 
@@ -416,3 +428,11 @@ const QuantKernelTable* Avx2QuantKernels() {
 }
 
 }  // namespace trustformers::backends::cpu
+
+#if defined(TF_QUANT_VNNI)
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
