@@ -64,7 +64,9 @@ int main(int argc, char** argv) {
   app.add_option("--batch-context", context, "bd: positions each sequence holds already");
   CLI11_PARSE(app, argc, argv);
 
-  auto file = trustformers::models::GgufFile::Open(path);
+  // Loaded as the server loads it by default (engine.weights_in_memory).
+  auto file =
+      trustformers::models::GgufFile::Open(path, trustformers::models::FileLoad::kCopyHugePages);
   if (!file.ok()) return std::fprintf(stderr, "%s\n", file.status().ToString().c_str()), 1;
   auto model = trustformers::models::LlamaModel::FromGguf(*std::move(file));
   if (!model.ok()) return std::fprintf(stderr, "%s\n", model.status().ToString().c_str()), 1;

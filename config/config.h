@@ -107,6 +107,9 @@ struct EngineConfig {
   int64_t prefill_chunk_tokens = 256;
   // Reuse the KV rows of prompt blocks computed before (a repeated system prompt is computed once).
   bool prefix_caching = true;
+  // Copy GGUF weights into memory backed by huge pages (decoding streams them faster) instead of
+  // mapping the file (no copy, pages shared with other processes and loaded lazily).
+  bool weights_in_memory = true;
 
   bool operator==(const EngineConfig&) const = default;
 };

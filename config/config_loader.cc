@@ -251,8 +251,12 @@ absl::Status ReadEngine(const Reader& r, const YAML::Node& node, const std::stri
                     {"max_running_sequences", integer(1, 4096, &out->max_running_sequences)},
                     {"max_batch_tokens", integer(1, 1 << 20, &out->max_batch_tokens)},
                     {"prefill_chunk_tokens", integer(1, 1 << 20, &out->prefill_chunk_tokens)},
-                    {"prefix_caching", [&](const YAML::Node& n, const std::string& p) {
+                    {"prefix_caching",
+                     [&](const YAML::Node& n, const std::string& p) {
                        return r.Boolean(n, p, &out->prefix_caching);
+                     }},
+                    {"weights_in_memory", [&](const YAML::Node& n, const std::string& p) {
+                       return r.Boolean(n, p, &out->weights_in_memory);
                      }}});
 }
 

@@ -49,7 +49,10 @@ absl::StatusOr<std::unique_ptr<DecoderEngine>> DecoderEngine::LoadGguf(
     const std::string& path, DecoderEngineOptions options) {
   std::unique_ptr<DecoderEngine> engine(new DecoderEngine());
   engine->options_ = options;
-  TF_ASSIGN_OR_RETURN(std::unique_ptr<models::GgufFile> opened, models::GgufFile::Open(path));
+  TF_ASSIGN_OR_RETURN(
+      std::unique_ptr<models::GgufFile> opened,
+      models::GgufFile::Open(path, options.weights_in_memory ? models::FileLoad::kCopyHugePages
+                                                             : models::FileLoad::kMap));
   // The model first: it refuses architectures we do not run before anything else is built.
   TF_ASSIGN_OR_RETURN(std::unique_ptr<models::LlamaModel> model,
                       models::LlamaModel::FromGguf(std::move(opened)));

@@ -35,6 +35,8 @@ struct DecoderEngineOptions {
   int64_t kv_cache_bytes = int64_t{512} << 20;
   int64_t kv_block_tokens = 16;
   bool prefix_caching = true;
+  // GGUF weights copied into huge-page memory (faster decoding) rather than mapped from the file.
+  bool weights_in_memory = true;
   // Per-request limits (0: none beyond the model's context).
   int64_t max_prompt_tokens = 0;
   int64_t max_new_tokens = 0;

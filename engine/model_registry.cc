@@ -135,6 +135,7 @@ ModelRegistry::ModelRegistry(const config::Config& config, EncoderEngineOptions 
   decoder_options_.max_batch_tokens = config.engine.max_batch_tokens;
   decoder_options_.prefill_chunk_tokens = config.engine.prefill_chunk_tokens;
   decoder_options_.prefix_caching = config.engine.prefix_caching;
+  decoder_options_.weights_in_memory = config.engine.weights_in_memory;
   decoder_options_.max_prompt_tokens = config.limits.max_prompt_tokens;
   decoder_options_.max_new_tokens = config.limits.max_new_tokens;
   decoder_options_.max_choices = config.limits.max_choices;

@@ -350,8 +350,8 @@ int64_t GgufTensor::element_count() const {
   return count;
 }
 
-absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
-  TF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> mapped, MappedFile::Open(path));
+absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path, FileLoad load) {
+  TF_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> mapped, MappedFile::Open(path, load));
   std::unique_ptr<GgufFile> file(new GgufFile(std::move(mapped)));
   const auto invalid = [&path](absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat("GGUF file '", path, "': ", what));

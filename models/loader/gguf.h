@@ -107,8 +107,10 @@ struct GgufTensor {
 class GgufFile {
  public:
   // NOT_FOUND for a missing file; INVALID_ARGUMENT naming the file, and the key or tensor, for
-  // anything malformed.
-  static absl::StatusOr<std::unique_ptr<GgufFile>> Open(const std::string& path);
+  // anything malformed. `load` says whether the tensors stay in the file's mapping or are copied
+  // into huge-page memory (MappedFile).
+  static absl::StatusOr<std::unique_ptr<GgufFile>> Open(const std::string& path,
+                                                        FileLoad load = FileLoad::kMap);
 
   const std::string& path() const { return file_->path(); }
   uint32_t version() const { return version_; }

@@ -197,6 +197,7 @@ engine:
   max_running_sequences: 8
   max_batch_tokens: 128
   prefix_caching: false
+  weights_in_memory: false
 limits:
   max_choices: 2
   max_new_tokens: 100
@@ -213,6 +214,7 @@ limits:
   CHECK(config->engine.kv_cache_mib == 64);
   CHECK(config->engine.max_running_sequences == 8);
   CHECK(!config->engine.prefix_caching);
+  CHECK(!config->engine.weights_in_memory);
   CHECK(config->limits.max_choices == 2);
   CHECK(config->limits.max_new_tokens == 100);
 

@@ -1,5 +1,6 @@
 #include "models/loader/gguf.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -200,6 +201,34 @@ TEST_CASE("gguf: tensors map zero-copy, shapes slowest-varying first", "[models]
     CHECK(file.FindTensor("d.weight")->bytes.size() == 48);
     CHECK(file.FindTensor("missing") == nullptr);
   }
+}
+
+TEST_CASE("gguf: a file copied into huge-page memory reads the same", "[models][gguf]") {
+  Builder b = Small();
+  b.tensors.push_back({"c.weight", {256, 1, 2}, 12});
+  TempDir dir;
+  const std::string path = dir.Write("m.gguf", b.Build()).string();
+  auto mapped = GgufFile::Open(path);
+  auto copied = GgufFile::Open(path, FileLoad::kCopyHugePages);
+  REQUIRE(mapped.ok());
+  REQUIRE(copied.ok());
+  REQUIRE((*copied)->tensors().size() == (*mapped)->tensors().size());
+  for (size_t i = 0; i < (*mapped)->tensors().size(); ++i) {
+    const GgufTensor& m = (*mapped)->tensors()[i];
+    const GgufTensor& c = (*copied)->tensors()[i];
+    CHECK(c.name == m.name);
+    CHECK(c.bytes.data() != m.bytes.data());
+    CHECK(std::equal(c.bytes.begin(), c.bytes.end(), m.bytes.begin(), m.bytes.end()));
+  }
+  // The copy starts on a 2 MiB boundary, where the kernel can use huge pages.
+  const auto* first = (*copied)->tensors()[0].bytes.data() - (*copied)->data_offset();
+  CHECK(reinterpret_cast<uintptr_t>(first) % (uintptr_t{2} << 20) == 0);
+  auto empty = MappedFile::Open(dir.Write("empty", "").string(), FileLoad::kCopyHugePages);
+  REQUIRE(empty.ok());
+  CHECK((*empty)->size() == 0);
+  CHECK(GgufFile::Open(dir.path().string() + "/absent.gguf", FileLoad::kCopyHugePages)
+            .status()
+            .code() == absl::StatusCode::kNotFound);
 }
 
 TEST_CASE("gguf: the ggml type table", "[models][gguf]") {
