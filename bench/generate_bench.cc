@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
       best_bd = std::max(best_bd, static_cast<double>(batch) * gen_tokens / Seconds(begin));
     }
   }
-  const double bandwidth = ReadBandwidthGbs(3);
+  const double bandwidth = ReadBandwidthGbs(10);
   const double decode_gbs = best_tg * static_cast<double>(bytes_per_token) / 1e9;
   nlohmann::json out = {{"threads", omp_get_max_threads()},
                         {"pp_tokens", prompt_tokens},
