@@ -97,6 +97,25 @@ float KeyDot(const float* q16, const uint16_t* k, int64_t n, AttentionOrder orde
   return static_cast<float>(total);
 }
 
+// Scores of a 64-wide head in the one-token order with the query held in registers (the common
+// decode case; the same operations as KeyDot).
+void OneRowScores64(const float* q16, const uint16_t* const* k_rows, int64_t offset,
+                    int64_t visible, float scale, float* scores) {
+  __m256 q[8];
+  for (int j = 0; j < 8; ++j) q[j] = _mm256_loadu_ps(q16 + 8 * j);
+  for (int64_t s = 0; s < visible; ++s) {
+    const uint16_t* k = k_rows[s] + offset;
+    __m256 acc[8];
+    for (int j = 0; j < 8; ++j) {
+      acc[j] = _mm256_fmadd_ps(LoadHalves(k + 8 * j), q[j], _mm256_setzero_ps());
+    }
+    // Group g holds values 16g .. 16g+15 (registers 2g, 2g+1); groups sum as (0 + 2) + (1 + 3).
+    const __m256 low = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
+    const __m256 high = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
+    scores[s] = static_cast<float>(static_cast<double>(LaneTree(low, high))) * scale;
+  }
+}
+
 // kBlocks * 8 outputs of probs times the value rows, in decoder_ops.cc's OrderedSum order: each
 // lane (and group) accumulates its positions in turn. Each position's row is read once, by the
 // one chain it belongs to; the chains' sums go to `lanes` (16 rows of lanes_stride floats).
@@ -108,6 +127,8 @@ void LaneSums(const uint16_t* const* v_rows, int64_t offset, const float* probs,
   for (int64_t l = 0; l < kLanes; ++l) {
     float* lane = lanes + l * lanes_stride;
     for (int64_t g = 0; g < groups; ++g) {
+      // Groups 2 and 3 add nothing when the context does not reach them.
+      if (g >= 2 && g * kLanes + l >= visible) continue;
       __m256 acc[kBlocks];
       for (int j = 0; j < kBlocks; ++j) acc[j] = _mm256_setzero_ps();
       for (int64_t s = g * kLanes + l; s < visible; s += stride) {
@@ -164,11 +185,15 @@ void Attend(const float* q, const uint16_t* const* k_rows, const uint16_t* const
   for (int64_t d = 0; d < head_dim; d += 8) {
     _mm256_storeu_ps(q16 + d, RoundToHalves(_mm256_loadu_ps(q + d)));
   }
-  float max_score = -std::numeric_limits<float>::infinity();
-  for (int64_t s = 0; s < visible; ++s) {
-    probs[s] = KeyDot(q16, k_rows[s] + offset, head_dim, order) * scale;
-    max_score = std::max(max_score, probs[s]);
+  if (head_dim == 64 && order == AttentionOrder::kOneRow) {
+    OneRowScores64(q16, k_rows, offset, visible, scale, probs);
+  } else {
+    for (int64_t s = 0; s < visible; ++s) {
+      probs[s] = KeyDot(q16, k_rows[s] + offset, head_dim, order) * scale;
+    }
   }
+  float max_score = -std::numeric_limits<float>::infinity();
+  for (int64_t s = 0; s < visible; ++s) max_score = std::max(max_score, probs[s]);
   // Padding past the last position gives exp(-inf) = 0, as ggml's masked positions do.
   const int64_t padded = (visible + kLanes - 1) / kLanes * kLanes;
   for (int64_t s = visible; s < padded; ++s) probs[s] = -std::numeric_limits<float>::infinity();
