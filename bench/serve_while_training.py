@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from bench_report import machine_name, replace_section
+from serve_process import start_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = Path(os.environ.get("TRUSTFORMERS_HOME",
@@ -64,16 +65,9 @@ def main():
     config.write_text(
         f"models:\n  - name: minilm\n    path: {MODELS / 'all-minilm-l6-v2'}\n"
         f"fine_tuning:\n  data_dir: {tmp / 'data'}\n  train_threads: {args.train_threads}\n")
-    server = subprocess.Popen([str(build / "server" / "trustformers"), "serve", "--config",
-                               str(config), "--grpc-address", "127.0.0.1:0", "--port-file",
-                               str(tmp / "port"), "--log-level", "warn"])
+    server, address = start_serve(build, config, tmp)
     try:
-        deadline = time.monotonic() + 60
-        while not (tmp / "port").exists():
-            if time.monotonic() > deadline or server.poll() is not None:
-                sys.exit("trustformers serve did not start")
-            time.sleep(0.05)
-        channel = grpc.insecure_channel(f"127.0.0.1:{(tmp / 'port').read_text().strip()}")
+        channel = grpc.insecure_channel(address)
         grpc.channel_ready_future(channel).result(timeout=60)
         inference = inference_pb2_grpc.InferenceStub(channel)
         tuning = fine_tuning_pb2_grpc.FineTuningStub(channel)
