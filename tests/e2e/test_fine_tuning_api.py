@@ -22,6 +22,7 @@ import pytest
 from trustformers.v1 import (fine_tuning_pb2 as ft, fine_tuning_pb2_grpc as ft_grpc,
                              inference_pb2, inference_pb2_grpc, models_pb2, models_pb2_grpc)
 
+from fine_tuning_jobs import TERMINAL, wait_terminal
 from conftest import SOURCE_DIR, Server
 
 BASE = "all-minilm-l6-v2"
@@ -46,7 +47,6 @@ fine_tuning:
   max_file_bytes: {MAX_FILE_BYTES}
   train_threads: 2
 """
-TERMINAL = {ft.JOB_STATE_SUCCEEDED, ft.JOB_STATE_FAILED, ft.JOB_STATE_CANCELLED}
 
 
 @pytest.fixture(scope="module")
@@ -102,16 +102,6 @@ def rpc_error(call, *args, **kwargs):
 def watch(stub, job_id, after=0, follow=True, timeout=120):
     return list(stub.WatchJob(ft.WatchJobRequest(job_id=job_id, after_sequence=after,
                                                  follow=follow), timeout=timeout))
-
-
-def wait_terminal(stub, job_id, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = stub.GetJob(ft.GetJobRequest(job_id=job_id), timeout=10)
-        if job.state in TERMINAL:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not end within {timeout}s")
 
 
 def create(stub, training_file, validation_file="", suffix="", **hyperparameters):

@@ -8,10 +8,10 @@ from before the kill, and its uploaded files are intact."""
 
 import hashlib
 import signal
-import time
 
 from trustformers.v1 import fine_tuning_pb2 as ft, fine_tuning_pb2_grpc as ft_grpc
 
+from fine_tuning_jobs import wait_terminal
 from conftest import SOURCE_DIR, Server, run_cli
 
 BASE = "all-minilm-l6-v2"
@@ -21,7 +21,6 @@ TRAIN = "".join(LINES[:128]).encode()
 VALIDATION = "".join(LINES[-32:]).encode()
 HYPERPARAMETERS = dict(max_steps=12, batch_size=16, max_seq_length=48, seed=11,
                        learning_rate_multiplier=4, logging_steps=1, save_steps=3, eval_steps=6)
-TERMINAL = {ft.JOB_STATE_SUCCEEDED, ft.JOB_STATE_FAILED, ft.JOB_STATE_CANCELLED}
 
 
 def start(tmp_path, name):
@@ -54,16 +53,6 @@ def events(stub, job_id):
     return list(stub.WatchJob(ft.WatchJobRequest(job_id=job_id, follow=False), timeout=60))
 
 
-def finish(stub, job_id, timeout=300):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = stub.GetJob(ft.GetJobRequest(job_id=job_id), timeout=10)
-        if job.state in TERMINAL:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not end within {timeout} s")
-
-
 def final_evaluation(log):
     evaluations = [e.evaluation for e in log if e.HasField("evaluation")]
     assert evaluations
@@ -76,7 +65,7 @@ def test_kill_9_mid_training_resumes_to_the_same_result(tmp_path):
     try:
         stub = ft_grpc.FineTuningStub(straight_server.channel)
         straight, _ = create_job(stub)
-        done = finish(stub, straight.id)
+        done = wait_terminal(stub, straight.id, timeout=300)
         assert done.state == ft.JOB_STATE_SUCCEEDED, done.error.message
         straight_log = events(stub, straight.id)
     finally:
@@ -119,7 +108,7 @@ def test_kill_9_mid_training_resumes_to_the_same_result(tmp_path):
     try:
         server.wait_serving(timeout=120)
         stub = ft_grpc.FineTuningStub(server.channel)
-        done = finish(stub, job.id)
+        done = wait_terminal(stub, job.id, timeout=300)
         assert done.state == ft.JOB_STATE_SUCCEEDED, done.error.message
         log = events(stub, job.id)
         # Nothing reported before the kill was lost, in order, and numbered without gaps.
