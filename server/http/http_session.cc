@@ -443,19 +443,25 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
                                       env_->limits.max_body_bytes, " bytes"));
     }
     if (parser_->is_done()) return Dispatch();
-    const std::string_view expect = header[bhttp::field::expect];
-    if (absl::EqualsIgnoreCase(absl::string_view(expect.data(), expect.size()), "100-continue")) {
-      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      SetDeadline(env_->limits.write_timeout_s);
-      net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
-                       [self = this->shared_from_this()](beast::error_code write_ec, size_t) {
-                         self->CancelDeadline();
-                         if (write_ec) return self->CloseSocket();
-                         self->ReadBody();
-                       });
-      return;
-    }
+    if (ExpectsContinue(header)) return ContinueThen(&SessionImpl::ReadBody);
     ReadBody();
+  }
+
+  static bool ExpectsContinue(const bhttp::fields& header) {
+    const std::string_view expect = header[bhttp::field::expect];
+    return absl::EqualsIgnoreCase(absl::string_view(expect.data(), expect.size()), "100-continue");
+  }
+
+  // Tells a client waiting on "Expect: 100-continue" to send its body, then goes on with `next`.
+  void ContinueThen(void (SessionImpl::*next)()) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    SetDeadline(env_->limits.write_timeout_s);
+    net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                     [self = this->shared_from_this(), next](beast::error_code write_ec, size_t) {
+                       self->CancelDeadline();
+                       if (write_ec) return self->CloseSocket();
+                       ((*self).*next)();
+                     });
   }
 
   // A streaming route: the handler runs now and reads the body itself (DoReadBody).
@@ -465,23 +471,12 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
       return Refuse(413, absl::StrCat("request body of ", *length, " bytes is over the limit of ",
                                       limit, " bytes"));
     }
-    const bool expect_continue = [&] {
-      const std::string_view expect = parser_->get()[bhttp::field::expect];
-      return absl::EqualsIgnoreCase(absl::string_view(expect.data(), expect.size()),
-                                    "100-continue");
-    }();
+    const bool expect_continue = ExpectsContinue(parser_->get());
     stream_parser_.emplace(std::move(*parser_));
     parser_.reset();
     stream_parser_->body_limit(limit);
     if (stream_parser_->is_done() || !expect_continue) return DispatchStreamed();
-    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    SetDeadline(env_->limits.write_timeout_s);
-    net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
-                     [self = this->shared_from_this()](beast::error_code write_ec, size_t) {
-                       self->CancelDeadline();
-                       if (write_ec) return self->CloseSocket();
-                       self->DispatchStreamed();
-                     });
+    ContinueThen(&SessionImpl::DispatchStreamed);
   }
 
   void DispatchStreamed() {

@@ -25,7 +25,10 @@ def server():
     text = text.replace("idle_timeout_s: 60", "idle_timeout_s: 2")
     import tempfile
     from pathlib import Path
-    path = Path(tempfile.mkdtemp(prefix="tf-http-")) / "config.yaml"
+    folder = Path(tempfile.mkdtemp(prefix="tf-http-"))
+    # Uploads (the 100-continue test) go to this run's own folder.
+    text = text.replace('data_dir: ""', f"data_dir: {folder / 'fine-tuning'}")
+    path = folder / "config.yaml"
     path.write_text(text)
     server = Server(path)
     server.wait_serving()
@@ -174,6 +177,38 @@ def test_slow_and_idle_clients_are_disconnected(server):
         started = time.monotonic()
         assert sock.recv(4096) == b""
         assert 1.5 < time.monotonic() - started < 6
+
+
+def send_after_continue(server, path, headers, body):
+    """Sends the headers with "Expect: 100-continue", the body only after the server's 100
+    Continue, and returns the final response's bytes."""
+    with socket.create_connection(("127.0.0.1", server.http_port)) as sock:
+        sock.settimeout(30)
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     f"Content-Length: {len(body)}\r\n{headers}\r\n".encode())
+        interim = sock.recv(4096)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        reply = b""
+        while b"\r\n\r\n" not in reply or len(reply.split(b"\r\n\r\n", 1)[1]) == 0:
+            reply += sock.recv(65536)
+        return reply
+
+
+def test_expect_100_continue_on_buffered_and_streamed_routes(server):
+    body = json.dumps({"model": EMBEDDER, "inputs": ["hello"]}).encode()
+    reply = send_after_continue(server, "/v1/trustformers/embed",
+                                "Content-Type: application/json\r\n", body)
+    assert reply.startswith(b"HTTP/1.1 200")
+    # /v1/files reads its body as it streams in.
+    boundary = "b0undary"
+    upload = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n"
+              f"fine-tune\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+              f"filename=\"t.jsonl\"\r\nContent-Type: application/jsonl\r\n\r\n"
+              f'{{"text": "a", "label": "x"}}\n\r\n--{boundary}--\r\n').encode()
+    reply = send_after_continue(
+        server, "/v1/files", f"Content-Type: multipart/form-data; boundary={boundary}\r\n", upload)
+    assert reply.startswith(b"HTTP/1.1 200"), reply
 
 
 def test_malformed_request_line_gets_400(server):
