@@ -209,11 +209,6 @@ void Rope(float* x, int64_t rows, int64_t stride, int64_t heads, int64_t head_di
   }
 }
 
-void Rope(float* x, int64_t rows, int64_t stride, int64_t heads, int64_t head_dim,
-          const int32_t* positions, const RopeParams& params) {
-  Rope(x, rows, stride, heads, head_dim, RopeAngles(positions, rows, params).data(), params);
-}
-
 void FloatsToHalves(const float* x, int64_t n, uint16_t* out) {
   static const FloatsToHalvesFn fast = HasAvx2() ? Avx2FloatsToHalves() : nullptr;
   if (fast != nullptr && !force_reference) return fast(x, n, out);

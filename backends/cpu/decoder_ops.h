@@ -39,9 +39,6 @@ std::vector<float> RopeAngles(const int32_t* positions, int64_t rows, const Rope
 // by row r's angles (RopeAngles).
 void Rope(float* x, int64_t rows, int64_t stride, int64_t heads, int64_t head_dim,
           const float* angles, const RopeParams& params);
-// The same with row r at position positions[r].
-void Rope(float* x, int64_t rows, int64_t stride, int64_t heads, int64_t head_dim,
-          const int32_t* positions, const RopeParams& params);
 
 // One sequence's share of a batched causal attention: `rows` new queries at positions
 // first_position .. first_position+rows-1, q [rows, heads * head_dim] (rows q_stride floats apart),

@@ -42,7 +42,7 @@ TEST_CASE("Rope rotates pairs by position times the frequency", "[decoder_ops]")
   params.rotary_dims = head_dim;
   params.freq_base = 10000.0f;
   params.rotary_dims = 4;
-  Rope(x.data(), 1, head_dim, 2, 4, positions + 1, params);
+  Rope(x.data(), 1, head_dim, 2, 4, RopeAngles(positions + 1, 1, params).data(), params);
   // Two heads of 4 in one row at position 3: pair i turns by 3 * 10000^(-2i/8).
   for (int h = 0; h < 2; ++h) {
     for (int i = 0; i < 2; ++i) {
@@ -55,7 +55,7 @@ TEST_CASE("Rope rotates pairs by position times the frequency", "[decoder_ops]")
   std::vector<float> y = {1, 1, 0, 0};
   params.rotary_dims = 4;
   params.style = RopeStyle::kHalves;
-  Rope(y.data(), 1, 4, 1, 4, positions + 1, params);
+  Rope(y.data(), 1, 4, 1, 4, RopeAngles(positions + 1, 1, params).data(), params);
   CHECK(y[0] == Approx(std::cos(3.0)).margin(1e-6));
   CHECK(y[2] == Approx(std::sin(3.0)).margin(1e-6));
   CHECK(y[1] == Approx(std::cos(3.0 * 0.01)).margin(1e-6));
@@ -154,7 +154,8 @@ TEST_CASE("Rope gives the same bits from both kernels, in both pairings", "[deco
       for (const bool reference : {true, false}) {
         UseReferenceDecoderKernels(reference);
         std::vector<float> y = x;
-        Rope(y.data(), rows, heads * head_dim, heads, head_dim, positions, params);
+        Rope(y.data(), rows, heads * head_dim, heads, head_dim,
+             RopeAngles(positions, rows, params).data(), params);
         outs.push_back(y);
       }
       CHECK(outs[0] == outs[1]);
